@@ -1,0 +1,88 @@
+//! Command-line interface: the only module that knows clap.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    the scan completed (skipped files are warnings, not failures)
+  1    the scan failed while working (for example the report could not be written)
+  2    usage error: bad flags, a root that cannot be read, a model that cannot be loaded
+  130  interrupted (Ctrl-C)";
+
+#[derive(Debug, Parser)]
+#[command(name = "neardup", version, about = "Find near-duplicate photos", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find groups of near-duplicate photos under one or more folders.
+    #[command(after_help = EXIT_CODES)]
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Groups for people to read.
+    Text,
+    /// The full report for scripts (format documented in the README).
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// Folders (or single photos) to scan, recursively.
+    #[arg(required = true, value_name = "DIR")]
+    pub roots: Vec<PathBuf>,
+
+    /// Output format [default: text, or json when --output ends in .json].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Cosine distance (1 - cos of the embeddings) at or under which two photos
+    /// are near-duplicates [default: the model's, 0.21 for the bundled one].
+    #[arg(long, value_name = "DIST")]
+    pub threshold: Option<f32>,
+
+    /// Bits per LSH table (k) [default: chosen from the number of photos and the
+    /// threshold so that 99% of the pairs under the threshold are found].
+    #[arg(long, value_name = "K")]
+    pub bits: Option<usize>,
+
+    /// Number of LSH tables (L) [default: chosen with --bits, see above].
+    #[arg(long, value_name = "L")]
+    pub tables: Option<usize>,
+
+    /// Seed of the random hyperplanes.
+    #[arg(long, default_value_t = neardup::scan::DEFAULT_SEED)]
+    pub seed: u64,
+
+    /// An ONNX model to use instead of the bundled one; its sidecar (same name,
+    /// .json) gives its input size, normalisation and output.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+
+    /// Worker threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Also scan files and folders whose names start with a dot.
+    #[arg(long)]
+    pub hidden: bool,
+
+    /// Put the seconds spent in each stage into the JSON report (makes the
+    /// report differ from run to run).
+    #[arg(long)]
+    pub timings: bool,
+
+    /// No progress bars and no summary (warnings are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+}

@@ -1,0 +1,521 @@
+//! Decoding: from a file's bytes to the model's input pixels.
+//!
+//! The format is decided from the bytes, never from the name. JPEGs are
+//! decoded with DCT-domain scaling (1/2, 1/4 or 1/8) to the smallest size
+//! whose shorter side still covers the model's resize target; everything is
+//! then resized (antialiased bilinear, SIMD) and centre-cropped in one pass,
+//! and the EXIF orientation is applied so that photos are compared as a
+//! person sees them.
+
+use fast_image_resize as fir;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+
+/// The formats this build decodes.
+pub const SUPPORTED_FORMATS: &[&str] = &["jpeg", "png", "webp", "tiff", "bmp", "gif"];
+
+/// File name extensions (lowercase) that name a photo this build reads.
+pub const PHOTO_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "jpe", "png", "webp", "tif", "tiff", "bmp", "gif",
+];
+
+/// Where the model wants its pixels: resize the shorter side to
+/// `shorter_side`, then crop `width` x `height` from the centre.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub shorter_side: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Limits that protect against decompression bombs.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest width x height accepted, read from the header before any
+    /// pixel buffer is allocated.
+    pub max_pixels: u64,
+    /// Largest allocation a decoder may make, in bytes.
+    pub max_alloc: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pixels: 1 << 28,
+            max_alloc: 2 << 30,
+        }
+    }
+}
+
+/// A decoded photo, reduced to the model's input.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Width and height as displayed (EXIF orientation applied), at full
+    /// resolution.
+    pub width: u32,
+    pub height: u32,
+    pub format: &'static str,
+    /// `geometry.width * geometry.height` RGB pixels, row-major, as displayed.
+    pub rgb: Vec<u8>,
+}
+
+/// Why a file was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipKind {
+    /// The bytes are not an image (text, HTML, empty file...).
+    NotAnImage,
+    /// An image format this build does not decode.
+    UnsupportedFormat,
+    /// The image is damaged (truncated, invalid data).
+    Corrupt,
+    /// Larger than the limits allow (decompression bomb guard).
+    TooLarge,
+    /// The file could not be read (permissions, I/O error).
+    Unreadable,
+    /// The file disappeared during the scan.
+    Vanished,
+    /// A symbolic link whose target does not exist.
+    BrokenSymlink,
+}
+
+/// A file that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkipReason {
+    pub kind: SkipKind,
+    pub message: String,
+}
+
+impl SkipReason {
+    pub fn new(kind: SkipKind, message: impl Into<String>) -> SkipReason {
+        SkipReason {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Identify the image format from the first bytes of a file.
+pub fn sniff(head: &[u8]) -> Result<&'static str, SkipReason> {
+    if head.is_empty() {
+        return Err(SkipReason::new(SkipKind::NotAnImage, "empty file"));
+    }
+    match image::guess_format(head) {
+        Ok(f) => match format_name(f) {
+            Some(name) => Ok(name),
+            None => Err(SkipReason::new(
+                SkipKind::UnsupportedFormat,
+                format!("{f:?} images are not supported by this build"),
+            )),
+        },
+        Err(_) => Err(SkipReason::new(
+            SkipKind::NotAnImage,
+            describe_non_image(head),
+        )),
+    }
+}
+
+fn format_name(f: ImageFormat) -> Option<&'static str> {
+    Some(match f {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::Bmp => "bmp",
+        ImageFormat::Gif => "gif",
+        _ => return None,
+    })
+}
+
+fn image_format(name: &str) -> ImageFormat {
+    match name {
+        "jpeg" => ImageFormat::Jpeg,
+        "png" => ImageFormat::Png,
+        "webp" => ImageFormat::WebP,
+        "tiff" => ImageFormat::Tiff,
+        "bmp" => ImageFormat::Bmp,
+        _ => ImageFormat::Gif,
+    }
+}
+
+fn describe_non_image(head: &[u8]) -> String {
+    let start: Vec<u8> = head
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take(64)
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
+    let text = String::from_utf8_lossy(&start);
+    if text.starts_with("<!doctype html") || text.starts_with("<html") {
+        "not an image: the file is an HTML page".into()
+    } else if text.starts_with("<?xml") || text.starts_with("<svg") {
+        "not an image this build reads: the file is XML/SVG".into()
+    } else if head
+        .iter()
+        .take(512)
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace() || *b >= 0x80)
+    {
+        "not an image: the file is text".into()
+    } else {
+        "not an image: unknown file type".into()
+    }
+}
+
+/// Decode `bytes` and reduce them to the model's input.
+pub fn prepare(bytes: &[u8], geo: Geometry, limits: Limits) -> Result<Prepared, SkipReason> {
+    let format = sniff(bytes)?;
+    if format == "jpeg" {
+        match decode_jpeg_scaled(bytes, geo, limits) {
+            Err(JpegOutcome::Skip(r)) => return Err(r),
+            Ok(p) => return Ok(p),
+            // Features jpeg-decoder lacks (arithmetic coding, CMYK): fall back
+            // to a full decode with the image crate.
+            Err(JpegOutcome::Unsupported) => {}
+        }
+    }
+    decode_generic(bytes, format, geo, limits)
+}
+
+enum JpegOutcome {
+    Skip(SkipReason),
+    Unsupported,
+}
+
+fn check_size(w: u64, h: u64, limits: Limits) -> Result<(), SkipReason> {
+    if w == 0 || h == 0 {
+        return Err(SkipReason::new(
+            SkipKind::Corrupt,
+            "the image has no pixels",
+        ));
+    }
+    if w * h > limits.max_pixels {
+        return Err(SkipReason::new(
+            SkipKind::TooLarge,
+            format!(
+                "{w}x{h} pixels is over the limit of {} megapixels",
+                limits.max_pixels / 1_000_000
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn swaps_axes(o: Orientation) -> bool {
+    matches!(
+        o,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    geo: Geometry,
+    limits: Limits,
+) -> Result<Prepared, JpegOutcome> {
+    use jpeg_decoder::{Decoder, Error as JErr, PixelFormat};
+    let corrupt = |e: JErr| match e {
+        JErr::Unsupported(_) => JpegOutcome::Unsupported,
+        other => JpegOutcome::Skip(SkipReason::new(
+            SkipKind::Corrupt,
+            format!("damaged JPEG: {other}"),
+        )),
+    };
+    let mut dec = Decoder::new(Cursor::new(bytes));
+    dec.read_info().map_err(corrupt)?;
+    let info = dec.info().ok_or(JpegOutcome::Unsupported)?;
+    if info.pixel_format == PixelFormat::CMYK32 {
+        return Err(JpegOutcome::Unsupported);
+    }
+    let (w, h) = (info.width as u32, info.height as u32);
+    check_size(w as u64, h as u64, limits).map_err(JpegOutcome::Skip)?;
+    let orientation = dec
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let shorter = w.min(h);
+    if shorter > geo.shorter_side {
+        // The smallest DCT scale whose shorter side still covers the target.
+        let rw = (w as u64 * geo.shorter_side as u64).div_ceil(shorter as u64) as u16;
+        let rh = (h as u64 * geo.shorter_side as u64).div_ceil(shorter as u64) as u16;
+        dec.scale(rw, rh).map_err(corrupt)?;
+    }
+    dec.set_max_decoding_buffer_size(limits.max_alloc.min(usize::MAX as u64) as usize);
+    let pixels = dec.decode().map_err(corrupt)?;
+    let info = dec.info().ok_or(JpegOutcome::Unsupported)?;
+    let (sw, sh) = (info.width as u32, info.height as u32);
+    let rgb = match info.pixel_format {
+        PixelFormat::RGB24 => pixels,
+        PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+        PixelFormat::L16 => pixels
+            .chunks_exact(2)
+            .flat_map(|c| {
+                let v = c[0];
+                [v, v, v]
+            })
+            .collect(),
+        PixelFormat::CMYK32 => return Err(JpegOutcome::Unsupported),
+    };
+    if rgb.len() < sw as usize * sh as usize * 3 {
+        return Err(JpegOutcome::Skip(SkipReason::new(
+            SkipKind::Corrupt,
+            "damaged JPEG: short pixel data",
+        )));
+    }
+    let out = resize_crop_orient(&rgb, sw, sh, geo, orientation)
+        .map_err(|m| JpegOutcome::Skip(SkipReason::new(SkipKind::Corrupt, m)))?;
+    let (dw, dh) = if swaps_axes(orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    };
+    Ok(Prepared {
+        width: dw,
+        height: dh,
+        format: "jpeg",
+        rgb: out,
+    })
+}
+
+fn decode_generic(
+    bytes: &[u8],
+    format: &'static str,
+    geo: Geometry,
+    limits: Limits,
+) -> Result<Prepared, SkipReason> {
+    let bad = |e: image::ImageError| match e {
+        image::ImageError::Limits(l) => {
+            SkipReason::new(SkipKind::TooLarge, format!("over the decoding limits: {l}"))
+        }
+        image::ImageError::Unsupported(u) => {
+            SkipReason::new(SkipKind::UnsupportedFormat, u.to_string())
+        }
+        other => SkipReason::new(
+            SkipKind::Corrupt,
+            format!("damaged {}: {other}", format.to_uppercase()),
+        ),
+    };
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
+    let mut lim = image::Limits::default();
+    lim.max_alloc = Some(limits.max_alloc);
+    reader.limits(lim);
+    let mut decoder = reader.into_decoder().map_err(bad)?;
+    let (w, h) = decoder.dimensions();
+    check_size(w as u64, h as u64, limits)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let img = DynamicImage::from_decoder(decoder).map_err(bad)?;
+    let rgb = flatten_to_rgb(img);
+    let out = resize_crop_orient(rgb.as_raw(), w, h, geo, orientation)
+        .map_err(|m| SkipReason::new(SkipKind::Corrupt, m))?;
+    let (dw, dh) = if swaps_axes(orientation) {
+        (h, w)
+    } else {
+        (w, h)
+    };
+    Ok(Prepared {
+        width: dw,
+        height: dh,
+        format,
+        rgb: out,
+    })
+}
+
+/// RGB with any transparency composited over white.
+fn flatten_to_rgb(img: DynamicImage) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.into_rgb8();
+    }
+    let rgba = img.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let mut out = Vec::with_capacity(w as usize * h as usize * 3);
+    for p in rgba.pixels() {
+        let a = p[3] as u32;
+        for c in 0..3 {
+            out.push(((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8);
+        }
+    }
+    RgbImage::from_raw(w, h, out).expect("buffer size matches")
+}
+
+/// Resize so that the shorter side (as displayed) is `geo.shorter_side`, crop
+/// the centre `geo.width` x `geo.height` (as displayed), and return it in
+/// display orientation. The source `rgb` is `w` x `h` as stored in the file.
+fn resize_crop_orient(
+    rgb: &[u8],
+    w: u32,
+    h: u32,
+    geo: Geometry,
+    orientation: Orientation,
+) -> Result<Vec<u8>, String> {
+    // The crop in stored coordinates: a display crop of W x H is H x W in a
+    // file stored sideways.
+    let (cw, ch) = if swaps_axes(orientation) {
+        (geo.height, geo.width)
+    } else {
+        (geo.width, geo.height)
+    };
+    let scale = geo.shorter_side as f64 / w.min(h) as f64;
+    let (rw, rh) = (w as f64 * scale, h as f64 * scale);
+    let (crop_w, crop_h) = ((cw as f64).min(rw), (ch as f64).min(rh));
+    let left = (rw - crop_w) / 2.0 / scale;
+    let top = (rh - crop_h) / 2.0 / scale;
+    let src =
+        fir::images::ImageRef::new(w, h, rgb, fir::PixelType::U8x3).map_err(|e| e.to_string())?;
+    let mut dst = fir::images::Image::new(cw, ch, fir::PixelType::U8x3);
+    let opts = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear))
+        .crop(left, top, crop_w / scale, crop_h / scale);
+    fir::Resizer::new()
+        .resize(&src, &mut dst, &opts)
+        .map_err(|e| e.to_string())?;
+    let buf = dst.into_vec();
+    if orientation == Orientation::NoTransforms {
+        return Ok(buf);
+    }
+    let mut img = DynamicImage::ImageRgb8(RgbImage::from_raw(cw, ch, buf).ok_or("resize buffer")?);
+    img.apply_orientation(orientation);
+    Ok(img.into_rgb8().into_raw())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageEncoder, Rgb};
+
+    const GEO: Geometry = Geometry {
+        shorter_side: 32,
+        width: 28,
+        height: 28,
+    };
+
+    fn gradient(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 128])
+        })
+    }
+
+    fn encode(img: &RgbImage, fmt: ImageFormat) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, fmt).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn format_comes_from_bytes_not_name() {
+        let png = encode(&gradient(40, 30), ImageFormat::Png);
+        assert_eq!(sniff(&png).unwrap(), "png");
+        let html = b"<!DOCTYPE html><html><body>404</body></html>";
+        let r = sniff(html).unwrap_err();
+        assert_eq!(r.kind, SkipKind::NotAnImage);
+        assert!(r.message.contains("HTML"));
+        assert_eq!(sniff(b"").unwrap_err().message, "empty file");
+        assert!(sniff(b"shopping list\nmilk\n")
+            .unwrap_err()
+            .message
+            .contains("text"));
+    }
+
+    #[test]
+    fn every_supported_format_decodes_to_the_input_size() {
+        let img = gradient(90, 60);
+        for fmt in [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::WebP,
+            ImageFormat::Tiff,
+            ImageFormat::Bmp,
+            ImageFormat::Gif,
+        ] {
+            let bytes = encode(&img, fmt);
+            let p = prepare(&bytes, GEO, Limits::default())
+                .unwrap_or_else(|e| panic!("{fmt:?}: {e:?}"));
+            assert_eq!((p.width, p.height), (90, 60), "{fmt:?}");
+            assert_eq!(p.rgb.len(), 28 * 28 * 3, "{fmt:?}");
+        }
+    }
+
+    #[test]
+    fn jpeg_is_decoded_at_reduced_scale_with_the_same_look() {
+        // A large JPEG: the scaled decode must still give nearly the pixels
+        // a full decode + resize gives.
+        let img = gradient(1600, 1200);
+        let bytes = encode(&img, ImageFormat::Jpeg);
+        let fast = prepare(&bytes, GEO, Limits::default()).unwrap();
+        let full = decode_generic(&bytes, "jpeg", GEO, Limits::default()).unwrap();
+        let max_diff = fast
+            .rgb
+            .iter()
+            .zip(&full.rgb)
+            .map(|(a, b)| (*a as i32 - *b as i32).abs())
+            .max()
+            .unwrap();
+        assert!(max_diff <= 12, "max diff {max_diff}");
+    }
+
+    #[test]
+    fn truncated_and_bomb_files_are_refused() {
+        let bytes = encode(&gradient(300, 200), ImageFormat::Jpeg);
+        let r = prepare(&bytes[..bytes.len() / 3], GEO, Limits::default()).unwrap_err();
+        assert_eq!(r.kind, SkipKind::Corrupt, "{r:?}");
+        let png = encode(&gradient(300, 200), ImageFormat::Png);
+        assert_eq!(
+            prepare(&png[..png.len() / 2], GEO, Limits::default())
+                .unwrap_err()
+                .kind,
+            SkipKind::Corrupt
+        );
+        // A PNG header that claims 100000 x 100000 pixels.
+        let mut bomb = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut bomb)
+            .write_image(&[0u8; 3], 1, 1, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let r = prepare(&bomb, GEO, Limits::default()).unwrap_err();
+        assert!(
+            matches!(r.kind, SkipKind::TooLarge | SkipKind::Corrupt),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // Pixels stored rotated 90 degrees counter-clockwise, with the EXIF tag
+        // saying "rotate 90 clockwise to display": must look like the original.
+        let upright = gradient(120, 80);
+        let stored = image::imageops::rotate270(&upright);
+        let plain = prepare(&encode(&upright, ImageFormat::Jpeg), GEO, Limits::default()).unwrap();
+        let mut jpeg = encode(&stored, ImageFormat::Jpeg);
+        insert_exif_orientation(&mut jpeg, 6);
+        let rotated = prepare(&jpeg, GEO, Limits::default()).unwrap();
+        assert_eq!((rotated.width, rotated.height), (120, 80));
+        let diff: i64 = plain
+            .rgb
+            .iter()
+            .zip(&rotated.rgb)
+            .map(|(a, b)| (*a as i64 - *b as i64).abs())
+            .sum();
+        let mean = diff as f64 / plain.rgb.len() as f64;
+        assert!(mean < 4.0, "mean abs diff {mean}");
+    }
+
+    /// Insert an APP1 EXIF segment with one Orientation entry after SOI.
+    pub(crate) fn insert_exif_orientation(jpeg: &mut Vec<u8>, value: u16) {
+        let mut tiff = vec![b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0];
+        tiff.extend_from_slice(&0x0112u16.to_le_bytes());
+        tiff.extend_from_slice(&3u16.to_le_bytes());
+        tiff.extend_from_slice(&1u32.to_le_bytes());
+        tiff.extend_from_slice(&value.to_le_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut seg = vec![0xFF, 0xE1];
+        let len = (2 + 6 + tiff.len()) as u16;
+        seg.extend_from_slice(&len.to_be_bytes());
+        seg.extend_from_slice(b"Exif\0\0");
+        seg.extend_from_slice(&tiff);
+        jpeg.splice(2..2, seg);
+    }
+}

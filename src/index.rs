@@ -1,0 +1,628 @@
+//! The LSH index: random-hyperplane (SimHash) tables that propose candidate
+//! pairs, and the rule that chooses their size.
+//!
+//! Every vector is hashed into `L` tables of `k` sign bits each; two photos
+//! become a candidate pair when they share a bucket in at least one table.
+//! The hyperplanes pass through a centre (the mean of the scanned vectors
+//! when that makes the tables cheaper, else the origin): the model's vectors
+//! sit in a narrow cone, and planes through the origin would waste most bits.
+//! Exact distances are always computed on the raw vectors afterwards.
+//!
+//! ## How `k` and `L` are chosen
+//! For a pair at exactly the threshold distance `t` (cosine distance, so a
+//! chord of `d = sqrt(2t)` between unit vectors), the angle between the two
+//! centred vectors is at most `θ = 2·asin(d / (2·r))`, where `r` is the
+//! smallest distance of any vector to the centre (`r = 1` for the origin).
+//! One bit agrees with probability `p = 1 − θ/π`, a table of `k` bits with
+//! `p^k`, and at least one of `L` tables with `1 − (1 − p^k)^L`. For each `k`
+//! the rule takes the smallest `L` that makes this ≥ 99%, estimates the cost
+//! (hashing `n·k·L` projections plus verifying the expected number of
+//! chance collisions, measured on a seeded sample of random pairs) and keeps
+//! the cheapest `k`. Pairs closer than the threshold collide more often, so
+//! every pair a brute-force comparison would keep is found with probability
+//! ≥ 99%.
+
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+
+/// Vectors stored row by row in one buffer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Embeddings {
+    pub dim: usize,
+    pub data: Vec<f32>,
+}
+
+impl Embeddings {
+    pub fn new(dim: usize) -> Embeddings {
+        Embeddings {
+            dim,
+            data: Vec::new(),
+        }
+    }
+    pub fn len(&self) -> usize {
+        if self.dim == 0 {
+            0
+        } else {
+            self.data.len() / self.dim
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+    pub fn push(&mut self, v: &[f32]) {
+        assert_eq!(v.len(), self.dim);
+        self.data.extend_from_slice(v);
+    }
+}
+
+/// Dot product with several accumulators so that it vectorises.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Cosine distance `1 − cos` between two unit vectors, in [0, 2].
+#[inline]
+pub fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
+    (1.0 - dot(a, b)).clamp(0.0, 2.0)
+}
+
+/// Where the hyperplanes pass through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Centre {
+    /// Planes through the origin.
+    Origin,
+    /// Planes through the mean of the scanned vectors.
+    DataMean,
+}
+
+/// The size of the LSH tables and how they were chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LshPlan {
+    pub bits: usize,
+    pub tables: usize,
+    pub seed: u64,
+    pub centre: Centre,
+    /// Probability that a pair exactly at the threshold shares a bucket in
+    /// at least one table (a lower bound for closer pairs).
+    pub pair_recall_at_threshold: f64,
+}
+
+/// What the user fixed; `None` lets the rule choose.
+#[derive(Debug, Clone, Copy)]
+pub struct LshRequest {
+    pub bits: Option<usize>,
+    pub tables: Option<usize>,
+    pub seed: u64,
+    pub target_recall: f64,
+}
+
+pub const MAX_BITS: usize = 64;
+pub const MAX_TABLES: usize = 4096;
+
+/// The SplitMix64 generator: small, fast, and the same on every platform,
+/// so that a seed gives the same hyperplanes forever.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in (0, 1].
+    pub fn next_f64(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box–Muller).
+    pub fn next_gaussian(&mut self) -> f64 {
+        let (u1, u2) = (self.next_f64(), self.next_f64());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// The mean of all vectors (summed in f64, in order: deterministic).
+pub fn mean_vector(e: &Embeddings) -> Vec<f32> {
+    let mut acc = vec![0f64; e.dim];
+    for i in 0..e.len() {
+        for (a, x) in acc.iter_mut().zip(e.row(i)) {
+            *a += *x as f64;
+        }
+    }
+    let n = e.len().max(1) as f64;
+    acc.into_iter().map(|a| (a / n) as f32).collect()
+}
+
+fn norm(v: &[f32]) -> f32 {
+    dot(v, v).sqrt()
+}
+
+fn sub(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
+}
+
+/// Per-bit collision probability of a pair at the threshold, given the
+/// smallest distance `r` of a vector to the centre.
+fn bit_prob_at_threshold(threshold: f64, r: f64) -> f64 {
+    let chord = (2.0 * threshold).sqrt();
+    let s = chord / (2.0 * r);
+    if s >= 1.0 {
+        return 0.0;
+    }
+    1.0 - 2.0 * s.asin() / std::f64::consts::PI
+}
+
+fn tables_for(p: f64, bits: usize, target: f64) -> Option<usize> {
+    let pk = p.powi(bits as i32);
+    if pk >= 1.0 {
+        return Some(1);
+    }
+    if pk <= 0.0 {
+        return None;
+    }
+    let l = ((1.0 - target).ln() / (1.0 - pk).ln()).ceil();
+    (l.is_finite() && l <= MAX_TABLES as f64).then_some(l.max(1.0) as usize)
+}
+
+fn recall_of(p: f64, bits: usize, tables: usize) -> f64 {
+    1.0 - (1.0 - p.powi(bits as i32)).powi(tables as i32)
+}
+
+/// Choose `k`, `L` and the centre for these vectors and this threshold.
+pub fn plan(e: &Embeddings, threshold: f32, req: LshRequest) -> Result<LshPlan> {
+    if let Some(b) = req.bits {
+        if b == 0 || b > MAX_BITS {
+            return Err(Error::Param(format!("--bits must be in 1..={MAX_BITS}")));
+        }
+    }
+    if let Some(t) = req.tables {
+        if t == 0 || t > MAX_TABLES {
+            return Err(Error::Param(format!(
+                "--tables must be in 1..={MAX_TABLES}"
+            )));
+        }
+    }
+    let n = e.len();
+    let t = threshold as f64;
+    let mean = mean_vector(e);
+    let r_min = (0..n)
+        .map(|i| norm(&sub(e.row(i), &mean)) as f64)
+        .fold(f64::INFINITY, f64::min);
+    // Angles of a seeded sample of random pairs, in both centrings.
+    let mut rng = SplitMix64::new(req.seed ^ 0x5EED_5A3F_1E00_0001);
+    let total_pairs = n * n.saturating_sub(1) / 2;
+    let samples = total_pairs.min(4000);
+    let mut angles_origin = Vec::with_capacity(samples);
+    let mut angles_mean = Vec::with_capacity(samples);
+    while angles_origin.len() < samples {
+        let i = rng.below(n as u64) as usize;
+        let j = rng.below(n as u64) as usize;
+        if i == j {
+            continue;
+        }
+        let (a, b) = (e.row(i), e.row(j));
+        angles_origin.push(
+            (dot(a, b) / (norm(a) * norm(b)).max(1e-12))
+                .clamp(-1.0, 1.0)
+                .acos() as f64,
+        );
+        let (ca, cb) = (sub(a, &mean), sub(b, &mean));
+        angles_mean.push(
+            (dot(&ca, &cb) / (norm(&ca) * norm(&cb)).max(1e-12))
+                .clamp(-1.0, 1.0)
+                .acos() as f64,
+        );
+    }
+    let mut best: Option<(f64, LshPlan)> = None;
+    let candidates = [
+        (Centre::Origin, 1.0, &angles_origin),
+        (Centre::DataMean, r_min, &angles_mean),
+    ];
+    for (centre, r, angles) in candidates {
+        if n < 2 && centre == Centre::DataMean {
+            continue;
+        }
+        let p1 = bit_prob_at_threshold(t, r);
+        let bit_range: Vec<usize> = match req.bits {
+            Some(b) => vec![b],
+            None => (1..=MAX_BITS).collect(),
+        };
+        for k in bit_range {
+            let tables = match req.tables {
+                Some(l) => l,
+                None => match tables_for(p1, k, req.target_recall) {
+                    Some(l) => l,
+                    None => continue,
+                },
+            };
+            let recall = recall_of(p1, k, tables);
+            if req.tables.is_some() && req.bits.is_none() && recall < req.target_recall && k > 1 {
+                continue;
+            }
+            let chance = if angles.is_empty() {
+                0.0
+            } else {
+                angles
+                    .iter()
+                    .map(|a| (1.0 - a / std::f64::consts::PI).powi(k as i32))
+                    .sum::<f64>()
+                    / angles.len() as f64
+            };
+            // Relative costs: one projection per bit per table per vector,
+            // one distance (plus sorting) per candidate in each table.
+            let cost = (n * k * tables) as f64 + 2.0 * tables as f64 * total_pairs as f64 * chance;
+            let plan = LshPlan {
+                bits: k,
+                tables,
+                seed: req.seed,
+                centre,
+                pair_recall_at_threshold: recall,
+            };
+            if best.as_ref().is_none_or(|(c, _)| cost < *c) {
+                best = Some((cost, plan));
+            }
+        }
+    }
+    best.map(|(_, p)| p).ok_or_else(|| {
+        Error::Param(format!(
+            "no table size reaches {:.0}% recall at threshold {threshold}: give --bits and --tables",
+            req.target_recall * 100.0
+        ))
+    })
+}
+
+/// The hyperplanes of one table: `bits` rows of `dim` Gaussian numbers, from
+/// a stream that depends only on (seed, table), so that adding tables never
+/// changes the earlier ones.
+fn hyperplanes(seed: u64, table: usize, bits: usize, dim: usize) -> Vec<f32> {
+    let mut rng = SplitMix64::new(
+        seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            ^ (table as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    (0..bits * dim)
+        .map(|_| rng.next_gaussian() as f32)
+        .collect()
+}
+
+/// Statistics of the candidate stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CandidateStats {
+    /// Bucket collisions summed over tables (before deduplication).
+    pub collisions: u64,
+    /// Distinct candidate pairs.
+    pub pairs: u64,
+}
+
+/// All distinct pairs `(i, j)`, `i < j`, that share a bucket in at least one
+/// table, sorted.
+pub fn candidate_pairs(e: &Embeddings, plan: &LshPlan) -> (Vec<(u32, u32)>, CandidateStats) {
+    let n = e.len();
+    let dim = e.dim;
+    let centre = match plan.centre {
+        Centre::Origin => vec![0f32; dim],
+        Centre::DataMean => mean_vector(e),
+    };
+    let centred: Vec<f32> = (0..n).flat_map(|i| sub(e.row(i), &centre)).collect();
+    let mut all: Vec<u64> = Vec::new();
+    let mut collisions = 0u64;
+    for table in 0..plan.tables {
+        let planes = hyperplanes(plan.seed, table, plan.bits, dim);
+        let mut codes: Vec<(u64, u32)> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let v = &centred[i * dim..(i + 1) * dim];
+                let mut code = 0u64;
+                for b in 0..plan.bits {
+                    if dot(v, &planes[b * dim..(b + 1) * dim]) >= 0.0 {
+                        code |= 1 << b;
+                    }
+                }
+                (code, i as u32)
+            })
+            .collect();
+        codes.sort_unstable();
+        let mut start = 0;
+        while start < codes.len() {
+            let mut end = start + 1;
+            while end < codes.len() && codes[end].0 == codes[start].0 {
+                end += 1;
+            }
+            for x in start..end {
+                for y in x + 1..end {
+                    let (i, j) = (codes[x].1, codes[y].1);
+                    all.push(((i.min(j) as u64) << 32) | i.max(j) as u64);
+                    collisions += 1;
+                }
+            }
+            start = end;
+        }
+        // Keep memory bounded by the number of distinct pairs.
+        if all.len() > 4 * n.max(1024) {
+            all.par_sort_unstable();
+            all.dedup();
+        }
+    }
+    all.par_sort_unstable();
+    all.dedup();
+    let pairs: Vec<(u32, u32)> = all.iter().map(|p| ((p >> 32) as u32, *p as u32)).collect();
+    let stats = CandidateStats {
+        collisions,
+        pairs: pairs.len() as u64,
+    };
+    (pairs, stats)
+}
+
+/// A pair of photos (indices into the embeddings) and their exact distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredPair {
+    pub a: u32,
+    pub b: u32,
+    pub distance: f32,
+}
+
+/// Exact distances of the candidates; keep those at or under the threshold.
+pub fn verify(e: &Embeddings, candidates: &[(u32, u32)], threshold: f32) -> Vec<ScoredPair> {
+    candidates
+        .par_iter()
+        .filter_map(|&(a, b)| {
+            let d = cosine_distance(e.row(a as usize), e.row(b as usize));
+            (d <= threshold).then_some(ScoredPair { a, b, distance: d })
+        })
+        .collect()
+}
+
+/// Every pair under the threshold by brute force (for tests and benchmarks).
+pub fn brute_force(e: &Embeddings, threshold: f32) -> Vec<ScoredPair> {
+    let n = e.len();
+    (0..n)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            (i + 1..n).filter_map(move |j| {
+                let d = cosine_distance(e.row(i), e.row(j));
+                (d <= threshold).then_some(ScoredPair {
+                    a: i as u32,
+                    b: j as u32,
+                    distance: d,
+                })
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::embed::l2_normalise;
+
+    /// Unit vectors in a narrow non-negative cone (like the model's), with
+    /// planted near pairs spread over (0, max_dist].
+    pub(crate) fn planted(
+        n_base: usize,
+        n_pairs: usize,
+        dim: usize,
+        max_dist: f32,
+        seed: u64,
+    ) -> Embeddings {
+        let mut rng = SplitMix64::new(seed);
+        let mut e = Embeddings::new(dim);
+        let mut bases = Vec::new();
+        for _ in 0..n_base {
+            let mut v: Vec<f32> = (0..dim)
+                .map(|_| (rng.next_gaussian().abs() + 0.3) as f32)
+                .collect();
+            l2_normalise(&mut v);
+            e.push(&v);
+            bases.push(v);
+        }
+        for p in 0..n_pairs {
+            let base = &bases[p % n_base];
+            // Move along a random direction until the distance is the target.
+            let target = max_dist * ((p % 97) as f32 + 1.0) / 97.0;
+            let dir: Vec<f32> = (0..dim).map(|_| rng.next_gaussian() as f32).collect();
+            let (mut lo, mut hi) = (0f32, 4f32);
+            let mut v = base.clone();
+            for _ in 0..40 {
+                let mid = (lo + hi) / 2.0;
+                v = base
+                    .iter()
+                    .zip(&dir)
+                    .map(|(b, d)| (b + mid * d * 0.05).max(0.0))
+                    .collect();
+                l2_normalise(&mut v);
+                if cosine_distance(&v, base) < target {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            e.push(&v);
+        }
+        e
+    }
+
+    fn pair_set(p: &[ScoredPair]) -> std::collections::HashSet<(u32, u32)> {
+        p.iter().map(|s| (s.a, s.b)).collect()
+    }
+
+    #[test]
+    fn lsh_finds_99_percent_of_brute_force_pairs() {
+        let threshold = 0.21;
+        for seed in [1u64, 2, 3] {
+            let e = planted(1500, 1500, 256, threshold, seed);
+            let plan = plan(
+                &e,
+                threshold,
+                LshRequest {
+                    bits: None,
+                    tables: None,
+                    seed,
+                    target_recall: 0.99,
+                },
+            )
+            .unwrap();
+            assert!(plan.pair_recall_at_threshold >= 0.99, "{plan:?}");
+            let (cands, stats) = candidate_pairs(&e, &plan);
+            let found = pair_set(&verify(&e, &cands, threshold));
+            let truth = pair_set(&brute_force(&e, threshold));
+            assert!(truth.len() >= 1000, "planted pairs: {}", truth.len());
+            let hit = truth.iter().filter(|p| found.contains(p)).count();
+            let recall = hit as f64 / truth.len() as f64;
+            assert!(recall >= 0.99, "seed {seed}: recall {recall} with {plan:?}");
+            // And LSH is doing work: far fewer candidates than all pairs.
+            let all = (e.len() * (e.len() - 1) / 2) as u64;
+            assert!(
+                stats.pairs < all / 4,
+                "{} candidates of {all} with {plan:?}",
+                stats.pairs
+            );
+            // Nothing found is over the threshold.
+            assert!(found.is_subset(&truth));
+        }
+    }
+
+    #[test]
+    fn fixed_bits_and_tables_are_respected_and_report_their_recall() {
+        let e = planted(200, 100, 64, 0.2, 9);
+        let p = plan(
+            &e,
+            0.2,
+            LshRequest {
+                bits: Some(12),
+                tables: Some(5),
+                seed: 1,
+                target_recall: 0.99,
+            },
+        )
+        .unwrap();
+        assert_eq!((p.bits, p.tables), (12, 5));
+        assert!(p.pair_recall_at_threshold < 0.99);
+        let p = plan(
+            &e,
+            0.2,
+            LshRequest {
+                bits: Some(8),
+                tables: None,
+                seed: 1,
+                target_recall: 0.99,
+            },
+        )
+        .unwrap();
+        assert!(p.pair_recall_at_threshold >= 0.99);
+        assert!(plan(
+            &e,
+            0.2,
+            LshRequest {
+                bits: Some(65),
+                tables: None,
+                seed: 1,
+                target_recall: 0.99
+            }
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn same_seed_same_candidates_other_seed_other_planes() {
+        let e = planted(300, 200, 64, 0.2, 4);
+        let req = LshRequest {
+            bits: Some(10),
+            tables: Some(8),
+            seed: 42,
+            target_recall: 0.99,
+        };
+        let p = plan(&e, 0.2, req).unwrap();
+        assert_eq!(candidate_pairs(&e, &p).0, candidate_pairs(&e, &p).0);
+        assert_ne!(hyperplanes(42, 0, 4, 8), hyperplanes(43, 0, 4, 8));
+        assert_ne!(hyperplanes(42, 0, 4, 8), hyperplanes(42, 1, 4, 8));
+    }
+
+    #[test]
+    fn centring_on_the_mean_cuts_candidates_on_a_narrow_cone() {
+        let threshold = 0.21;
+        let e = planted(2000, 500, 256, threshold, 5);
+        let base = LshRequest {
+            bits: None,
+            tables: None,
+            seed: 7,
+            target_recall: 0.99,
+        };
+        let p = plan(&e, threshold, base).unwrap();
+        assert_eq!(p.centre, Centre::DataMean, "{p:?}");
+    }
+
+    #[test]
+    fn tiny_inputs_do_not_fail() {
+        let mut e = Embeddings::new(4);
+        let p = plan(
+            &e,
+            0.2,
+            LshRequest {
+                bits: None,
+                tables: None,
+                seed: 1,
+                target_recall: 0.99,
+            },
+        )
+        .unwrap();
+        assert!(candidate_pairs(&e, &p).0.is_empty());
+        e.push(&[1.0, 0.0, 0.0, 0.0]);
+        let p = plan(
+            &e,
+            0.2,
+            LshRequest {
+                bits: None,
+                tables: None,
+                seed: 1,
+                target_recall: 0.99,
+            },
+        )
+        .unwrap();
+        assert!(candidate_pairs(&e, &p).0.is_empty());
+        e.push(&[1.0, 0.0, 0.0, 0.0]);
+        let p = plan(
+            &e,
+            0.2,
+            LshRequest {
+                bits: None,
+                tables: None,
+                seed: 1,
+                target_recall: 0.99,
+            },
+        )
+        .unwrap();
+        let (c, _) = candidate_pairs(&e, &p);
+        assert_eq!(
+            verify(&e, &c, 0.2),
+            vec![ScoredPair {
+                a: 0,
+                b: 1,
+                distance: 0.0
+            }]
+        );
+    }
+}

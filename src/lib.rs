@@ -1,0 +1,21 @@
+//! neardup finds near-duplicate photos.
+//!
+//! The pipeline ([`scan::scan`]) reads top to bottom: [`walk`] the roots,
+//! [`decode`] each photo to the model's input, [`embed`] it with the bundled
+//! CNN (tract-onnx), hash the vectors into LSH tables ([`index`]), verify the
+//! candidate pairs with exact distances, [`group`] them and build a
+//! [`report::Report`]. The library never prints: progress and warnings go
+//! through [`progress::Progress`].
+
+pub mod decode;
+pub mod embed;
+pub mod error;
+pub mod group;
+pub mod index;
+pub mod model;
+pub mod progress;
+pub mod report;
+pub mod scan;
+pub mod walk;
+
+pub use error::{Error, Result};

@@ -1,0 +1,218 @@
+//! The neardup binary: parses flags, shows progress, writes the report.
+
+mod cli;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command, Format, ScanArgs};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use neardup::progress::{Progress, Stage};
+use neardup::{model::ModelSource, report, scan, Error};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How many warnings about files that are not photos at all (no photo
+/// extension, no image inside) are printed before they are only counted.
+const NON_PHOTO_WARNINGS: u64 = 10;
+
+/// Progress bars on stderr (hidden when stderr is not a terminal or with
+/// --quiet) and warnings printed above them.
+struct Bars {
+    quiet: bool,
+    bar: Mutex<Option<ProgressBar>>,
+    non_photos: AtomicU64,
+}
+
+impl Bars {
+    fn new(quiet: bool) -> Bars {
+        Bars {
+            quiet,
+            bar: Mutex::new(None),
+            non_photos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, stage: Stage, total: Option<u64>) {
+        let target = if self.quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = match total {
+            Some(n) => ProgressBar::with_draw_target(Some(n), target).with_style(
+                ProgressStyle::with_template(
+                    "{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            ),
+            None => ProgressBar::with_draw_target(None, target).with_style(
+                ProgressStyle::with_template("{msg:>10} {spinner} {pos}").expect("valid template"),
+            ),
+        };
+        bar.set_message(stage.label());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        *self.bar.lock().expect("bar lock") = Some(bar);
+    }
+    fn advance(&self, n: u64) {
+        if let Some(b) = self.bar.lock().expect("bar lock").as_ref() {
+            b.inc(n);
+        }
+    }
+    fn finish(&self, _stage: Stage) {
+        if let Some(b) = self.bar.lock().expect("bar lock").take() {
+            b.finish_and_clear();
+        }
+    }
+    fn warn(&self, message: &str) {
+        let path = message.split(": ").next().unwrap_or("");
+        if message.contains("not an image") && !neardup::walk::has_photo_extension(Path::new(path))
+        {
+            let k = self.non_photos.fetch_add(1, Ordering::Relaxed);
+            if k >= NON_PHOTO_WARNINGS {
+                return;
+            }
+        }
+        let line = format!("warning: {message}");
+        match self.bar.lock().expect("bar lock").as_ref() {
+            Some(b) => b.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let code = match cli.command {
+        Command::Scan(args) => run_scan(args),
+    };
+    std::process::exit(code);
+}
+
+fn run_scan(args: ScanArgs) -> i32 {
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        // First Ctrl-C: stop cleanly; second: leave at once.
+        let _ = ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    match scan_inner(&args, &cancel) {
+        Ok(()) => 0,
+        Err(e) => {
+            let code = match e.downcast_ref::<Error>() {
+                Some(Error::Cancelled) => 130,
+                Some(err) if err.is_usage() => 2,
+                _ => 1,
+            };
+            if code == 130 {
+                eprintln!("neardup: interrupted");
+            } else {
+                eprintln!("neardup: error: {e:#}");
+            }
+            code
+        }
+    }
+}
+
+fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if let Some(n) = args.threads {
+        if n == 0 {
+            return Err(Error::Param("--threads must be at least 1".into()).into());
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    let model = match &args.model {
+        Some(p) => ModelSource::from_path(p)?,
+        None => ModelSource::bundled()?,
+    };
+    let format = args.format.unwrap_or_else(|| match &args.output {
+        Some(p)
+            if p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json")) =>
+        {
+            Format::Json
+        }
+        _ => Format::Text,
+    });
+    let mut opts = scan::ScanOptions::new(args.roots.clone());
+    opts.threshold = args.threshold;
+    opts.bits = args.bits;
+    opts.tables = args.tables;
+    opts.seed = args.seed;
+    opts.hidden = args.hidden;
+    opts.timings = args.timings;
+
+    let bars = Bars::new(args.quiet);
+    let report = scan::scan(&opts, &model, &bars, cancel)?;
+
+    let mut buf = Vec::new();
+    match format {
+        Format::Text => report::write_text(&report, &mut buf)?,
+        Format::Json => report::write_json(&report, &mut buf)?,
+    }
+    match &args.output {
+        Some(path) => std::fs::write(path, &buf)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buf).and_then(|_| out.flush()).or_else(|e| {
+                // A closed pipe (`| head`) is not an error.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+        }
+    }
+
+    let hidden_non_photos = bars
+        .non_photos
+        .load(Ordering::Relaxed)
+        .saturating_sub(NON_PHOTO_WARNINGS);
+    if hidden_non_photos > 0 {
+        eprintln!(
+            "warning: {hidden_non_photos} more files are not photos (listed in the JSON report)"
+        );
+    }
+    if !args.quiet {
+        let s = &report.stats;
+        if s.files_seen == 0 {
+            eprintln!(
+                "neardup: no files found under {}",
+                report.parameters.roots.join(", ")
+            );
+        } else if s.photos_embedded == 0 {
+            eprintln!("neardup: no photos found among {} files", s.files_seen);
+        }
+        eprintln!(
+            "neardup: {} files, {} photos scanned, {} skipped, {} groups ({} photos) in {:.1} s",
+            s.files_seen,
+            s.photos_embedded,
+            s.files_skipped,
+            s.groups,
+            s.photos_in_groups,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}

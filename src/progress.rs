@@ -1,0 +1,40 @@
+//! Progress reporting. The library never prints: it tells a [`Progress`]
+//! what it is doing and the binary decides how to show it.
+
+/// The stages of a scan, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Walk,
+    Embed,
+    Index,
+    Verify,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Walk => "walking",
+            Stage::Embed => "embedding",
+            Stage::Index => "indexing",
+            Stage::Verify => "verifying",
+        }
+    }
+}
+
+/// Receives progress events from the pipeline. Every method has an empty
+/// default so that tests and scripts can pass [`NoProgress`].
+pub trait Progress: Sync {
+    /// A stage starts; `total` is the number of steps when known.
+    fn start(&self, _stage: Stage, _total: Option<u64>) {}
+    /// `n` more steps of the current stage are done.
+    fn advance(&self, _n: u64) {}
+    /// The current stage is over.
+    fn finish(&self, _stage: Stage) {}
+    /// A file was skipped or something else deserves a one-line warning.
+    fn warn(&self, _message: &str) {}
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,343 @@
+//! The report: what a scan found, as plain data, and its writers.
+//!
+//! # JSON format (`schema_version` 1)
+//!
+//! `neardup scan --format json` writes one object. Fields are only ever
+//! added, never renamed or removed, while `schema_version` stays 1.
+//!
+//! ```text
+//! {
+//!   "schema_version": 1,
+//!   "tool":   { "name": "neardup", "version": "0.1.0" },
+//!   "model":  { "name", "sha256", "source": "bundled" | "file", "path"?, "dimension",
+//!               "input": {...}, "resize": {...}, "output": {...} },   // the sidecar's values
+//!   "parameters": { "metric": "cosine_distance", "threshold", "bits", "tables", "seed",
+//!                   "centre": "origin" | "data_mean", "bits_from": "auto" | "user",
+//!                   "tables_from": "auto" | "user", "target_recall",
+//!                   "pair_recall_at_threshold", "hidden", "roots": [..] },
+//!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
+//!               "bucket_collisions", "verified_pairs", "groups", "photos_in_groups",
+//!               "skipped": [ { "path", "kind", "reason" } ],
+//!               "seconds"?: { "walk", "model_load", "decode_embed", "decode_thread",
+//!                             "embed_thread", "index", "verify", "group", "total" } },
+//!   "groups": [ { "id", "files": [path, ..],
+//!                 "members": [ { "path", "bytes", "width", "height", "format" } ],
+//!                 "pairs":   [ { "a", "b", "distance" } ] } ]
+//! }
+//! ```
+//! - Distances are cosine distances `1 − cos` between the L2-normalised
+//!   embeddings (0 = same direction), rounded to 6 decimals.
+//! - `width`/`height` are as displayed (EXIF orientation applied).
+//! - `kind` of a skipped file is one of `not_an_image`, `unsupported_format`,
+//!   `corrupt`, `too_large`, `unreadable`, `vanished`, `broken_symlink`.
+//! - Groups are sorted by their first path; members, files and pairs by path.
+//! - `stats.seconds` is present only with `--timings`: everything else is the
+//!   same bytes for the same input and flags.
+
+use crate::decode::SkipKind;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub model: ModelInfo,
+    pub parameters: Parameters,
+    pub stats: Stats,
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub sha256: String,
+    /// "bundled" or "file".
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub dimension: usize,
+    pub input: crate::model::InputSpec,
+    pub resize: crate::model::ResizeSpec,
+    pub output: crate::model::OutputSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameters {
+    pub metric: String,
+    pub threshold: f64,
+    pub bits: usize,
+    pub tables: usize,
+    pub seed: u64,
+    pub centre: crate::index::Centre,
+    pub bits_from: String,
+    pub tables_from: String,
+    pub target_recall: f64,
+    pub pair_recall_at_threshold: f64,
+    pub hidden: bool,
+    pub roots: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub files_seen: u64,
+    pub photos_embedded: u64,
+    pub files_skipped: u64,
+    pub candidate_pairs: u64,
+    pub bucket_collisions: u64,
+    pub verified_pairs: u64,
+    pub groups: u64,
+    pub photos_in_groups: u64,
+    pub skipped: Vec<Skipped>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<Timings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub path: String,
+    pub kind: SkipKind,
+    pub reason: String,
+}
+
+/// Wall-clock seconds per stage; `decode_thread` and `embed_thread` are the
+/// time summed over worker threads (they run interleaved).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub walk: f64,
+    pub model_load: f64,
+    pub decode_embed: f64,
+    pub decode_thread: f64,
+    pub embed_thread: f64,
+    pub index: f64,
+    pub verify: f64,
+    pub group: f64,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// 1-based, in report order.
+    pub id: u64,
+    /// The members' paths (the same as `members[].path`), for scripts.
+    pub files: Vec<String>,
+    pub members: Vec<Member>,
+    pub pairs: Vec<Pair>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub path: String,
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+    pub distance: f64,
+}
+
+/// Round to 6 decimals so that reports stay short and readable.
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// The report as pretty JSON followed by a newline.
+pub fn write_json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    out.write_all(b"\n")
+}
+
+/// Parse a JSON report back.
+pub fn read_json(text: &str) -> Result<Report, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// Human-readable size: 1.2 MB, 340 kB, 12 B (powers of 1000).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The groups as text for people.
+pub fn write_text(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    if report.groups.is_empty() {
+        writeln!(out, "No near-duplicates found.")?;
+        return Ok(());
+    }
+    for g in &report.groups {
+        writeln!(out, "Group {} · {} photos", g.id, g.members.len())?;
+        let wpath = g
+            .members
+            .iter()
+            .map(|m| m.path.chars().count())
+            .max()
+            .unwrap_or(0);
+        for m in &g.members {
+            let dims = format!("{}×{}", m.width, m.height);
+            writeln!(
+                out,
+                "  {:<wpath$}  {:>9}  {:>11}  {}",
+                m.path,
+                human_bytes(m.bytes),
+                dims,
+                m.format
+            )?;
+        }
+        writeln!(out, "  distances:")?;
+        for p in &g.pairs {
+            writeln!(out, "    {:.4}  {}  ~  {}", p.distance, p.a, p.b)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Report {
+        let sidecar = crate::model::Sidecar::parse(crate::model::BUNDLED_SIDECAR).unwrap();
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: "neardup".into(),
+                version: "0.1.0".into(),
+            },
+            model: ModelInfo {
+                name: sidecar.name.clone(),
+                sha256: sidecar.sha256.clone(),
+                source: "bundled".into(),
+                path: None,
+                dimension: 1280,
+                input: sidecar.input,
+                resize: sidecar.resize,
+                output: sidecar.output,
+            },
+            parameters: Parameters {
+                metric: "cosine_distance".into(),
+                threshold: 0.21,
+                bits: 8,
+                tables: 3,
+                seed: 1,
+                centre: crate::index::Centre::DataMean,
+                bits_from: "auto".into(),
+                tables_from: "auto".into(),
+                target_recall: 0.99,
+                pair_recall_at_threshold: 0.995,
+                hidden: false,
+                roots: vec!["album".into()],
+            },
+            stats: Stats {
+                files_seen: 4,
+                photos_embedded: 3,
+                files_skipped: 1,
+                candidate_pairs: 2,
+                bucket_collisions: 2,
+                verified_pairs: 1,
+                groups: 1,
+                photos_in_groups: 2,
+                skipped: vec![Skipped {
+                    path: "album/x.jpg".into(),
+                    kind: SkipKind::NotAnImage,
+                    reason: "not an image: the file is text".into(),
+                }],
+                seconds: None,
+            },
+            groups: vec![Group {
+                id: 1,
+                files: vec!["album/a.jpg".into(), "album/b.png".into()],
+                members: vec![
+                    Member {
+                        path: "album/a.jpg".into(),
+                        bytes: 2_400_000,
+                        width: 4000,
+                        height: 3000,
+                        format: "jpeg".into(),
+                    },
+                    Member {
+                        path: "album/b.png".into(),
+                        bytes: 900,
+                        width: 400,
+                        height: 300,
+                        format: "png".into(),
+                    },
+                ],
+                pairs: vec![Pair {
+                    a: "album/a.jpg".into(),
+                    b: "album/b.png".into(),
+                    distance: 0.0123,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn json_round_trips_into_typed_structs() {
+        let r = sample();
+        let mut buf = Vec::new();
+        write_json(&r, &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(read_json(&text).unwrap(), r);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["stats"]["skipped"][0]["kind"], "not_an_image");
+        assert_eq!(v["parameters"]["centre"], "data_mean");
+        assert!(v["stats"].get("seconds").is_none());
+        assert_eq!(v["groups"][0]["files"][1], "album/b.png");
+    }
+
+    #[test]
+    fn text_lists_members_and_distances() {
+        let mut buf = Vec::new();
+        write_text(&sample(), &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(text.starts_with("Group 1 · 2 photos\n"), "{text}");
+        assert!(
+            text.contains("album/a.jpg") && text.contains("2.4 MB") && text.contains("4000×3000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("0.0123  album/a.jpg  ~  album/b.png"),
+            "{text}"
+        );
+        let mut empty = sample();
+        empty.groups.clear();
+        let mut buf = Vec::new();
+        write_text(&empty, &mut buf).unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "No near-duplicates found.\n"
+        );
+    }
+
+    #[test]
+    fn human_bytes_units() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1500), "1.5 kB");
+        assert_eq!(human_bytes(2_400_000), "2.4 MB");
+    }
+}

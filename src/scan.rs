@@ -1,0 +1,362 @@
+//! The scan pipeline, stage by stage: walk, decode + embed, index, verify,
+//! group, report.
+
+use crate::decode::{self, Geometry, Limits, SkipKind, SkipReason};
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::group;
+use crate::index::{self, Embeddings, LshRequest};
+use crate::model::ModelSource;
+use crate::progress::{Progress, Stage};
+use crate::report::{self, Report};
+use crate::walk::{self, FileEntry, WalkOptions};
+use rayon::prelude::*;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The cosine distance used when neither the user nor the model's sidecar
+/// gives one.
+pub const DEFAULT_THRESHOLD: f32 = 0.21;
+/// The share of brute-force pairs LSH must find (see [`crate::index`]).
+pub const TARGET_RECALL: f64 = 0.99;
+pub const DEFAULT_SEED: u64 = 0x6e65_6172_6475_70; // "neardup"
+
+/// Everything that shapes a scan's result.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub roots: Vec<PathBuf>,
+    /// Cosine distance; `None` takes the model's default.
+    pub threshold: Option<f32>,
+    pub bits: Option<usize>,
+    pub tables: Option<usize>,
+    pub seed: u64,
+    pub hidden: bool,
+    pub limits: Limits,
+    /// Put wall-clock seconds per stage into the report.
+    pub timings: bool,
+}
+
+impl ScanOptions {
+    pub fn new(roots: Vec<PathBuf>) -> ScanOptions {
+        ScanOptions {
+            roots,
+            threshold: None,
+            bits: None,
+            tables: None,
+            seed: DEFAULT_SEED,
+            hidden: false,
+            limits: Limits::default(),
+            timings: false,
+        }
+    }
+}
+
+/// A photo that was embedded.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    pub file: FileEntry,
+    pub width: u32,
+    pub height: u32,
+    pub format: &'static str,
+}
+
+enum Outcome {
+    Photo(Photo, Vec<f32>),
+    Skip(PathBuf, SkipReason),
+}
+
+/// Files larger than this are not read (no photo is this big).
+const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Run a whole scan.
+pub fn scan(
+    opts: &ScanOptions,
+    model: &ModelSource,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Report> {
+    let t_total = Instant::now();
+    let threshold = opts
+        .threshold
+        .or(model.sidecar.default_threshold)
+        .unwrap_or(DEFAULT_THRESHOLD);
+    if !(threshold > 0.0 && threshold < 2.0) {
+        return Err(Error::Param(format!(
+            "--threshold must be in (0, 2), got {threshold}"
+        )));
+    }
+
+    // 1. Walk.
+    let t = Instant::now();
+    let roots = walk::check_roots(&opts.roots)?;
+    let walked = walk::walk(
+        &roots,
+        WalkOptions {
+            hidden: opts.hidden,
+        },
+        progress,
+        cancel,
+    )?;
+    let walk_s = t.elapsed();
+
+    // 2. Decode and embed, one photo per task on every core.
+    let t = Instant::now();
+    let embedder = Embedder::load(model)?;
+    let model_load_s = t.elapsed();
+    let geo = Geometry {
+        shorter_side: model.sidecar.resize.shorter_side,
+        width: model.sidecar.input.width,
+        height: model.sidecar.input.height,
+    };
+    let t = Instant::now();
+    progress.start(Stage::Embed, Some(walked.files.len() as u64));
+    let decode_ns = std::sync::atomic::AtomicU64::new(0);
+    let embed_ns = std::sync::atomic::AtomicU64::new(0);
+    let outcomes: Vec<Outcome> = walked
+        .files
+        .par_iter()
+        .map(|file| {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            let t0 = Instant::now();
+            let prepared =
+                read_photo(file).and_then(|bytes| decode::prepare(&bytes, geo, opts.limits));
+            let t1 = Instant::now();
+            let outcome = match prepared {
+                Err(reason) => Outcome::Skip(file.path.clone(), reason),
+                Ok(p) => match embedder.embed(&p.rgb) {
+                    Ok(v) => Outcome::Photo(
+                        Photo {
+                            file: file.clone(),
+                            width: p.width,
+                            height: p.height,
+                            format: p.format,
+                        },
+                        v,
+                    ),
+                    Err(e) => Outcome::Skip(
+                        file.path.clone(),
+                        SkipReason::new(SkipKind::Corrupt, e.to_string()),
+                    ),
+                },
+            };
+            decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
+            embed_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            if let Outcome::Skip(path, reason) = &outcome {
+                progress.warn(&format!("{}: {}", path.display(), reason.message));
+            }
+            progress.advance(1);
+            Some(outcome)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(Error::Cancelled)?;
+    progress.finish(Stage::Embed);
+    let decode_embed_s = t.elapsed();
+
+    let mut photos = Vec::new();
+    let mut vectors = Embeddings::new(embedder.dim());
+    let mut skipped = walked.skipped;
+    for o in outcomes {
+        match o {
+            Outcome::Photo(p, v) => {
+                photos.push(p);
+                vectors.push(&v);
+            }
+            Outcome::Skip(path, reason) => skipped.push((path, reason)),
+        }
+    }
+    skipped.sort_by(|a, b| a.0.cmp(&b.0));
+
+    // 3. Index: hash every vector into the LSH tables.
+    let t = Instant::now();
+    progress.start(Stage::Index, None);
+    let req = LshRequest {
+        bits: opts.bits,
+        tables: opts.tables,
+        seed: opts.seed,
+        target_recall: TARGET_RECALL,
+    };
+    let plan = index::plan(&vectors, threshold, req)?;
+    let (candidates, cstats) = index::candidate_pairs(&vectors, &plan);
+    progress.finish(Stage::Index);
+    let index_s = t.elapsed();
+    check_cancel(cancel)?;
+
+    // 4. Verify: exact distances of the candidates.
+    let t = Instant::now();
+    progress.start(Stage::Verify, Some(candidates.len() as u64));
+    let verified = index::verify(&vectors, &candidates, threshold);
+    progress.finish(Stage::Verify);
+    let verify_s = t.elapsed();
+
+    // 5. Group.
+    let t = Instant::now();
+    let clusters = group::connected_components(photos.len(), &verified);
+    let group_s = t.elapsed();
+
+    // 6. Report.
+    let path_str = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let groups: Vec<report::Group> = clusters
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let members: Vec<report::Member> = c
+                .members
+                .iter()
+                .map(|&i| {
+                    let p = &photos[i as usize];
+                    report::Member {
+                        path: path_str(&p.file.path),
+                        bytes: p.file.bytes,
+                        width: p.width,
+                        height: p.height,
+                        format: p.format.to_string(),
+                    }
+                })
+                .collect();
+            let pairs = c
+                .pairs
+                .iter()
+                .map(|sp| report::Pair {
+                    a: path_str(&photos[sp.a as usize].file.path),
+                    b: path_str(&photos[sp.b as usize].file.path),
+                    distance: report::round6(sp.distance as f64),
+                })
+                .collect();
+            report::Group {
+                id: k as u64 + 1,
+                files: members.iter().map(|m| m.path.clone()).collect(),
+                members,
+                pairs,
+            }
+        })
+        .collect();
+    let secs = |d: Duration| report::round6(d.as_secs_f64());
+    let timings = opts.timings.then(|| report::Timings {
+        walk: secs(walk_s),
+        model_load: secs(model_load_s),
+        decode_embed: secs(decode_embed_s),
+        decode_thread: report::round6(decode_ns.into_inner() as f64 / 1e9),
+        embed_thread: report::round6(embed_ns.into_inner() as f64 / 1e9),
+        index: secs(index_s),
+        verify: secs(verify_s),
+        group: secs(group_s),
+        total: secs(t_total.elapsed()),
+    });
+    let sc = &model.sidecar;
+    Ok(Report {
+        schema_version: report::SCHEMA_VERSION,
+        tool: report::Tool {
+            name: "neardup".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        model: report::ModelInfo {
+            name: sc.name.clone(),
+            sha256: model.sha256.clone(),
+            source: if model.path.is_some() {
+                "file"
+            } else {
+                "bundled"
+            }
+            .into(),
+            path: model.path.as_deref().map(path_str),
+            dimension: embedder.dim(),
+            input: sc.input.clone(),
+            resize: sc.resize.clone(),
+            output: sc.output.clone(),
+        },
+        parameters: report::Parameters {
+            metric: "cosine_distance".into(),
+            threshold: report::round6(threshold as f64),
+            bits: plan.bits,
+            tables: plan.tables,
+            seed: plan.seed,
+            centre: plan.centre,
+            bits_from: if opts.bits.is_some() { "user" } else { "auto" }.into(),
+            tables_from: if opts.tables.is_some() {
+                "user"
+            } else {
+                "auto"
+            }
+            .into(),
+            target_recall: TARGET_RECALL,
+            pair_recall_at_threshold: report::round6(plan.pair_recall_at_threshold),
+            hidden: opts.hidden,
+            roots: roots.iter().map(|r| path_str(r)).collect(),
+        },
+        stats: report::Stats {
+            files_seen: (walked.files.len()
+                + skipped
+                    .iter()
+                    .filter(|s| s.1.kind == SkipKind::BrokenSymlink)
+                    .count()) as u64,
+            photos_embedded: photos.len() as u64,
+            files_skipped: skipped.len() as u64,
+            candidate_pairs: cstats.pairs,
+            bucket_collisions: cstats.collisions,
+            verified_pairs: verified.len() as u64,
+            groups: groups.len() as u64,
+            photos_in_groups: groups.iter().map(|g| g.members.len() as u64).sum(),
+            skipped: skipped
+                .into_iter()
+                .map(|(p, r)| report::Skipped {
+                    path: path_str(&p),
+                    kind: r.kind,
+                    reason: r.message,
+                })
+                .collect(),
+            seconds: timings,
+        },
+        groups,
+    })
+}
+
+fn check_cancel(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// Read a file that may be a photo. Files without a photo extension are
+/// sniffed first so that large non-photos (videos) are not read whole.
+fn read_photo(file: &FileEntry) -> std::result::Result<Vec<u8>, SkipReason> {
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            SkipReason::new(SkipKind::Vanished, "the file disappeared during the scan")
+        }
+        _ => SkipReason::new(SkipKind::Unreadable, format!("cannot read: {e}")),
+    };
+    let mut f = std::fs::File::open(&file.path).map_err(io)?;
+    if !walk::has_photo_extension(&file.path) {
+        let mut head = [0u8; 64];
+        let n = read_up_to(&mut f, &mut head).map_err(io)?;
+        decode::sniff(&head[..n])?;
+    }
+    let len = f.metadata().map_err(io)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(SkipReason::new(
+            SkipKind::TooLarge,
+            format!("{} is too large for a photo", report::human_bytes(len)),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    std::io::Seek::rewind(&mut f).map_err(io)?;
+    f.take(MAX_FILE_BYTES).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
+fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}

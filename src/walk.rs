@@ -1,0 +1,241 @@
+//! Walking the roots: every regular file under them, in a stable order.
+
+use crate::decode::{SkipKind, SkipReason, PHOTO_EXTENSIONS};
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Stage};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A file found under a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// What the walk found.
+#[derive(Debug, Default)]
+pub struct WalkOutput {
+    /// Regular files (and symlinks to files), sorted by path.
+    pub files: Vec<FileEntry>,
+    /// Entries that could not be walked (unreadable folders, broken links).
+    pub skipped: Vec<(PathBuf, SkipReason)>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WalkOptions {
+    /// Also walk files and folders whose names start with a dot.
+    pub hidden: bool,
+}
+
+/// True when the file name ends in an extension of a photo format this
+/// build reads (case-insensitive).
+pub fn has_photo_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| PHOTO_EXTENSIONS.iter().any(|p| p.eq_ignore_ascii_case(e)))
+        .unwrap_or(false)
+}
+
+/// Check every root before any work starts, and drop roots nested in
+/// another root so that no file is listed twice.
+pub fn check_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut canon = Vec::new();
+    for r in roots {
+        let meta = std::fs::metadata(r).map_err(|source| Error::Root {
+            path: r.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            std::fs::read_dir(r).map_err(|source| Error::Root {
+                path: r.clone(),
+                source,
+            })?;
+        } else if !meta.is_file() {
+            return Err(Error::RootKind { path: r.clone() });
+        }
+        let c = std::fs::canonicalize(r).map_err(|source| Error::Root {
+            path: r.clone(),
+            source,
+        })?;
+        canon.push((c, r.clone()));
+    }
+    let mut keep = Vec::new();
+    for (i, (c, r)) in canon.iter().enumerate() {
+        let nested = canon
+            .iter()
+            .enumerate()
+            .any(|(j, (other, _))| j != i && c.starts_with(other) && (c != other || j < i));
+        if !nested {
+            keep.push(r.clone());
+        }
+    }
+    Ok(keep)
+}
+
+/// Walk the roots (already checked by [`check_roots`]).
+pub fn walk(
+    roots: &[PathBuf],
+    opts: WalkOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<WalkOutput> {
+    progress.start(Stage::Walk, None);
+    let mut out = WalkOutput::default();
+    for root in roots {
+        let it = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                opts.hidden || e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+            });
+        for entry in it {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            let entry = match entry {
+                Ok(e) => e,
+                Err(err) => {
+                    let path = err
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
+                    let reason = SkipReason::new(
+                        SkipKind::Unreadable,
+                        format!("cannot read: {}", io_message(&err)),
+                    );
+                    progress.warn(&format!("{}: {}", path.display(), reason.message));
+                    out.skipped.push((path, reason));
+                    continue;
+                }
+            };
+            let ft = entry.file_type();
+            let path = entry.path().to_path_buf();
+            if ft.is_file() {
+                let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.files.push(FileEntry { path, bytes });
+                progress.advance(1);
+            } else if ft.is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() => {
+                        out.files.push(FileEntry {
+                            path,
+                            bytes: m.len(),
+                        });
+                        progress.advance(1);
+                    }
+                    // Links to folders are not followed (no loops, no
+                    // walking out of the roots).
+                    Ok(_) => {}
+                    Err(e) => {
+                        let reason = SkipReason::new(
+                            SkipKind::BrokenSymlink,
+                            format!("broken symbolic link: {e}"),
+                        );
+                        progress.warn(&format!("{}: {}", path.display(), reason.message));
+                        out.skipped.push((path, reason));
+                    }
+                }
+            }
+        }
+    }
+    out.files.sort_by(|a, b| a.path.cmp(&b.path));
+    out.files.dedup_by(|a, b| a.path == b.path);
+    progress.finish(Stage::Walk);
+    Ok(out)
+}
+
+fn io_message(err: &walkdir::Error) -> String {
+    err.io_error()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+
+    #[test]
+    fn walks_recursively_sorted_and_skips_hidden() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("b/c")).unwrap();
+        std::fs::create_dir_all(d.path().join(".thumbnails")).unwrap();
+        for f in [
+            "b/c/z.JPG",
+            "a.png",
+            "b/x.txt",
+            ".thumbnails/t.jpg",
+            ".hidden.jpg",
+        ] {
+            std::fs::write(d.path().join(f), b"x").unwrap();
+        }
+        let cancel = AtomicBool::new(false);
+        let out = walk(
+            &[d.path().to_path_buf()],
+            WalkOptions::default(),
+            &NoProgress,
+            &cancel,
+        )
+        .unwrap();
+        let names: Vec<_> = out
+            .files
+            .iter()
+            .map(|f| f.path.strip_prefix(d.path()).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(
+            names,
+            vec![PathBuf::from("a.png"), "b/c/z.JPG".into(), "b/x.txt".into()]
+        );
+        let all = walk(
+            &[d.path().to_path_buf()],
+            WalkOptions { hidden: true },
+            &NoProgress,
+            &cancel,
+        )
+        .unwrap();
+        assert_eq!(all.files.len(), 5);
+    }
+
+    #[test]
+    fn roots_are_checked_and_nested_roots_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("sub")).unwrap();
+        let missing = d.path().join("nope");
+        assert!(matches!(check_roots(&[missing]), Err(Error::Root { .. })));
+        let kept = check_roots(&[
+            d.path().join("sub"),
+            d.path().to_path_buf(),
+            d.path().to_path_buf(),
+        ])
+        .unwrap();
+        assert_eq!(kept, vec![d.path().to_path_buf()]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn broken_symlinks_are_reported() {
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(d.path().join("gone.jpg"), d.path().join("link.jpg")).unwrap();
+        let cancel = AtomicBool::new(false);
+        let out = walk(
+            &[d.path().to_path_buf()],
+            WalkOptions::default(),
+            &NoProgress,
+            &cancel,
+        )
+        .unwrap();
+        assert!(out.files.is_empty());
+        assert_eq!(out.skipped.len(), 1);
+        assert_eq!(out.skipped[0].1.kind, SkipKind::BrokenSymlink);
+    }
+
+    #[test]
+    fn photo_extensions_ignore_case() {
+        assert!(has_photo_extension(Path::new("a/B.JPG")));
+        assert!(has_photo_extension(Path::new("x.TiF")));
+        assert!(!has_photo_extension(Path::new("notes.txt")));
+        assert!(!has_photo_extension(Path::new("jpg")));
+    }
+}
