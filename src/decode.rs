@@ -100,7 +100,10 @@ impl SkipReason {
 /// Identify the image format from the first bytes of a file.
 pub fn sniff(head: &[u8]) -> Result<&'static str, SkipReason> {
     if head.is_empty() {
-        return Err(SkipReason::new(SkipKind::NotAnImage, "empty file"));
+        return Err(SkipReason::new(
+            SkipKind::NotAnImage,
+            "not an image: empty file",
+        ));
     }
     match image::guess_format(head) {
         Ok(f) => match format_name(f) {
@@ -412,7 +415,7 @@ mod tests {
         let r = sniff(html).unwrap_err();
         assert_eq!(r.kind, SkipKind::NotAnImage);
         assert!(r.message.contains("HTML"));
-        assert_eq!(sniff(b"").unwrap_err().message, "empty file");
+        assert_eq!(sniff(b"").unwrap_err().message, "not an image: empty file");
         assert!(sniff(b"shopping list\nmilk\n")
             .unwrap_err()
             .message
@@ -468,7 +471,8 @@ mod tests {
                 .kind,
             SkipKind::Corrupt
         );
-        // A PNG header that claims 100000 x 100000 pixels.
+        // A PNG header that claims 100000 x 100000 pixels (the CRC no longer
+        // matches: the decoder may call it corrupt or too large, both refuse).
         let mut bomb = Vec::new();
         image::codecs::png::PngEncoder::new(&mut bomb)
             .write_image(&[0u8; 3], 1, 1, image::ExtendedColorType::Rgb8)

@@ -205,11 +205,12 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
             eprintln!("neardup: no photos found among {} files", s.files_seen);
         }
         eprintln!(
-            "neardup: {} files, {} photos scanned, {} skipped, {} groups ({} photos) in {:.1} s",
+            "neardup: {} files, {} photos scanned, {} skipped, {} {} ({} photos) in {:.1} s",
             s.files_seen,
             s.photos_embedded,
             s.files_skipped,
             s.groups,
+            if s.groups == 1 { "group" } else { "groups" },
             s.photos_in_groups,
             started.elapsed().as_secs_f64()
         );

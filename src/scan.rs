@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_THRESHOLD: f32 = 0.21;
 /// The share of brute-force pairs LSH must find (see [`crate::index`]).
 pub const TARGET_RECALL: f64 = 0.99;
-pub const DEFAULT_SEED: u64 = 0x6e65_6172_6475_70; // "neardup"
+pub const DEFAULT_SEED: u64 = 0x006e_6561_7264_7570; // "neardup" in ASCII
 
 /// Everything that shapes a scan's result.
 #[derive(Debug, Clone)]
