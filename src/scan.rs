@@ -88,87 +88,19 @@ pub fn scan(
         )));
     }
 
-    // 1. Walk.
-    let t = Instant::now();
-    let roots = walk::check_roots(&opts.roots)?;
-    let walked = walk::walk(
-        &roots,
-        WalkOptions {
-            hidden: opts.hidden,
-        },
-        progress,
-        cancel,
-    )?;
-    let walk_s = t.elapsed();
-
-    // 2. Decode and embed, one photo per task on every core.
-    let t = Instant::now();
-    let embedder = Embedder::load(model)?;
-    let model_load_s = t.elapsed();
-    let geo = Geometry {
-        shorter_side: model.sidecar.resize.shorter_side,
-        width: model.sidecar.input.width,
-        height: model.sidecar.input.height,
-    };
-    let t = Instant::now();
-    progress.start(Stage::Embed, Some(walked.files.len() as u64));
-    let decode_ns = std::sync::atomic::AtomicU64::new(0);
-    let embed_ns = std::sync::atomic::AtomicU64::new(0);
-    let outcomes: Vec<Outcome> = walked
-        .files
-        .par_iter()
-        .map(|file| {
-            if cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            let t0 = Instant::now();
-            let prepared =
-                read_photo(file).and_then(|bytes| decode::prepare(&bytes, geo, opts.limits));
-            let t1 = Instant::now();
-            let outcome = match prepared {
-                Err(reason) => Outcome::Skip(file.path.clone(), reason),
-                Ok(p) => match embedder.embed(&p.rgb) {
-                    Ok(v) => Outcome::Photo(
-                        Photo {
-                            file: file.clone(),
-                            width: p.width,
-                            height: p.height,
-                            format: p.format,
-                        },
-                        v,
-                    ),
-                    Err(e) => Outcome::Skip(
-                        file.path.clone(),
-                        SkipReason::new(SkipKind::Corrupt, e.to_string()),
-                    ),
-                },
-            };
-            decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
-            embed_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            if let Outcome::Skip(path, reason) = &outcome {
-                progress.warn(&format!("{}: {}", path.display(), reason.message));
-            }
-            progress.advance(1);
-            Some(outcome)
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or(Error::Cancelled)?;
-    progress.finish(Stage::Embed);
-    let decode_embed_s = t.elapsed();
-
-    let mut photos = Vec::new();
-    let mut vectors = Embeddings::new(embedder.dim());
-    let mut skipped = walked.skipped;
-    for o in outcomes {
-        match o {
-            Outcome::Photo(p, v) => {
-                photos.push(p);
-                vectors.push(&v);
-            }
-            Outcome::Skip(path, reason) => skipped.push((path, reason)),
-        }
-    }
-    skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    // 1-2. Walk, decode and embed.
+    let Embedded {
+        roots,
+        photos,
+        vectors,
+        skipped,
+        files_seen,
+        walk_s,
+        model_load_s,
+        decode_embed_s,
+        decode_thread_s,
+        embed_thread_s,
+    } = walk_and_embed(opts, model, progress, cancel)?;
 
     // 3. Index: hash every vector into the LSH tables.
     let t = Instant::now();
@@ -239,8 +171,8 @@ pub fn scan(
         walk: secs(walk_s),
         model_load: secs(model_load_s),
         decode_embed: secs(decode_embed_s),
-        decode_thread: report::round6(decode_ns.into_inner() as f64 / 1e9),
-        embed_thread: report::round6(embed_ns.into_inner() as f64 / 1e9),
+        decode_thread: report::round6(decode_thread_s),
+        embed_thread: report::round6(embed_thread_s),
         index: secs(index_s),
         verify: secs(verify_s),
         group: secs(group_s),
@@ -263,7 +195,7 @@ pub fn scan(
             }
             .into(),
             path: model.path.as_deref().map(path_str),
-            dimension: embedder.dim(),
+            dimension: vectors.dim,
             input: sc.input.clone(),
             resize: sc.resize.clone(),
             output: sc.output.clone(),
@@ -288,11 +220,7 @@ pub fn scan(
             roots: roots.iter().map(|r| path_str(r)).collect(),
         },
         stats: report::Stats {
-            files_seen: (walked.files.len()
-                + skipped
-                    .iter()
-                    .filter(|s| s.1.kind == SkipKind::BrokenSymlink)
-                    .count()) as u64,
+            files_seen,
             photos_embedded: photos.len() as u64,
             files_skipped: skipped.len() as u64,
             candidate_pairs: cstats.pairs,
@@ -311,6 +239,131 @@ pub fn scan(
             seconds: timings,
         },
         groups,
+    })
+}
+
+/// The photos found under the roots and their vectors (stages 1 and 2).
+#[derive(Debug)]
+pub struct Embedded {
+    /// The roots actually walked (nested duplicates dropped).
+    pub roots: Vec<PathBuf>,
+    /// Photos in path order; `vectors.row(i)` belongs to `photos[i]`.
+    pub photos: Vec<Photo>,
+    pub vectors: Embeddings,
+    /// Files not used, sorted by path.
+    pub skipped: Vec<(PathBuf, SkipReason)>,
+    pub files_seen: u64,
+    pub walk_s: Duration,
+    pub model_load_s: Duration,
+    pub decode_embed_s: Duration,
+    pub decode_thread_s: f64,
+    pub embed_thread_s: f64,
+}
+
+/// Walk the roots, then decode and embed every photo.
+pub fn walk_and_embed(
+    opts: &ScanOptions,
+    model: &ModelSource,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Embedded> {
+    // Walk.
+    let t = Instant::now();
+    let roots = walk::check_roots(&opts.roots)?;
+    let walked = walk::walk(
+        &roots,
+        WalkOptions {
+            hidden: opts.hidden,
+        },
+        progress,
+        cancel,
+    )?;
+    let walk_s = t.elapsed();
+
+    // Decode and embed, one photo per task on every core.
+    let t = Instant::now();
+    let embedder = Embedder::load(model)?;
+    let model_load_s = t.elapsed();
+    let geo = Geometry {
+        shorter_side: model.sidecar.resize.shorter_side,
+        width: model.sidecar.input.width,
+        height: model.sidecar.input.height,
+    };
+    let t = Instant::now();
+    progress.start(Stage::Embed, Some(walked.files.len() as u64));
+    let decode_ns = std::sync::atomic::AtomicU64::new(0);
+    let embed_ns = std::sync::atomic::AtomicU64::new(0);
+    let outcomes: Vec<Outcome> = walked
+        .files
+        .par_iter()
+        .map(|file| {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            let t0 = Instant::now();
+            let prepared =
+                read_photo(file).and_then(|bytes| decode::prepare(&bytes, geo, opts.limits));
+            let t1 = Instant::now();
+            let outcome = match prepared {
+                Err(reason) => Outcome::Skip(file.path.clone(), reason),
+                Ok(p) => match embedder.embed(&p.rgb) {
+                    Ok(v) => Outcome::Photo(
+                        Photo {
+                            file: file.clone(),
+                            width: p.width,
+                            height: p.height,
+                            format: p.format,
+                        },
+                        v,
+                    ),
+                    Err(e) => Outcome::Skip(
+                        file.path.clone(),
+                        SkipReason::new(SkipKind::Corrupt, e.to_string()),
+                    ),
+                },
+            };
+            decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
+            embed_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            if let Outcome::Skip(path, reason) = &outcome {
+                progress.warn(&format!("{}: {}", path.display(), reason.message));
+            }
+            progress.advance(1);
+            Some(outcome)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(Error::Cancelled)?;
+    progress.finish(Stage::Embed);
+    let decode_embed_s = t.elapsed();
+
+    let mut photos = Vec::new();
+    let mut vectors = Embeddings::new(embedder.dim());
+    let mut skipped = walked.skipped;
+    for o in outcomes {
+        match o {
+            Outcome::Photo(p, v) => {
+                photos.push(p);
+                vectors.push(&v);
+            }
+            Outcome::Skip(path, reason) => skipped.push((path, reason)),
+        }
+    }
+    skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    let files_seen = (walked.files.len()
+        + skipped
+            .iter()
+            .filter(|s| s.1.kind == SkipKind::BrokenSymlink)
+            .count()) as u64;
+    Ok(Embedded {
+        roots,
+        photos,
+        vectors,
+        skipped,
+        files_seen,
+        walk_s,
+        model_load_s,
+        decode_embed_s,
+        decode_thread_s: decode_ns.into_inner() as f64 / 1e9,
+        embed_thread_s: embed_ns.into_inner() as f64 / 1e9,
     })
 }
 

@@ -1,0 +1,22 @@
+//! Print every photo's embedding as JSON lines `{"path": ..., "vector": [...]}`:
+//! for research on grouping rules outside Rust.
+//!
+//!     cargo run --release --example dump_vectors -- DIR... > vectors.jsonl
+
+use neardup::{model::ModelSource, progress::NoProgress, scan};
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+
+fn main() -> anyhow::Result<()> {
+    let roots: Vec<std::path::PathBuf> = std::env::args_os().skip(1).map(Into::into).collect();
+    anyhow::ensure!(!roots.is_empty(), "usage: dump_vectors DIR...");
+    let model = ModelSource::bundled()?;
+    let opts = scan::ScanOptions::new(roots);
+    let e = scan::walk_and_embed(&opts, &model, &NoProgress, &AtomicBool::new(false))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (i, p) in e.photos.iter().enumerate() {
+        let line = serde_json::json!({ "path": p.file.path.to_string_lossy(), "vector": e.vectors.row(i) });
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
