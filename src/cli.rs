@@ -22,6 +22,27 @@ pub enum Command {
     /// Find groups of near-duplicate photos under one or more folders.
     #[command(after_help = EXIT_CODES)]
     Scan(ScanArgs),
+    /// Inspect or clean the embedding cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries, size on disk and models of the cache.
+    Stats(CacheArgs),
+    /// Drop entries whose files no longer exist (or changed) and models that are gone.
+    Prune(CacheArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CacheArgs {
+    /// The cache database [default: neardup/cache.sqlite in the platform's cache folder].
+    #[arg(long, value_name = "PATH")]
+    pub cache: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,6 +89,15 @@ pub struct ScanArgs {
     /// .json) gives its input size, normalisation and output.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
+
+    /// The embedding cache database [default: neardup/cache.sqlite in the
+    /// platform's cache folder, e.g. ~/.cache on Linux].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_cache")]
+    pub cache: Option<PathBuf>,
+
+    /// Do not read or write the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
 
     /// Worker threads [default: one per core].
     #[arg(long, value_name = "N")]

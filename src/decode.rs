@@ -97,6 +97,16 @@ impl SkipReason {
     }
 }
 
+/// The static name of a supported format ("jpeg", ...); unknown names map
+/// to "unknown".
+pub fn format_static(name: &str) -> &'static str {
+    SUPPORTED_FORMATS
+        .iter()
+        .find(|f| **f == name)
+        .copied()
+        .unwrap_or("unknown")
+}
+
 /// Identify the image format from the first bytes of a file.
 pub fn sniff(head: &[u8]) -> Result<&'static str, SkipReason> {
     if head.is_empty() {

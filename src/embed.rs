@@ -19,6 +19,7 @@ pub struct Embedder {
 impl Embedder {
     /// Load and optimise the model once.
     pub fn load(source: &ModelSource) -> Result<Embedder> {
+        source.verify()?;
         let sc = &source.sidecar;
         let merr = |e: TractError| Error::Model(format!("{}: {e:#}", sc.name));
         let mut model = tract_onnx::onnx()

@@ -19,3 +19,4 @@ pub mod scan;
 pub mod walk;
 
 pub use error::{Error, Result};
+pub mod cache;

@@ -4,7 +4,7 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, Format, ScanArgs};
+use cli::{CacheArgs, CacheCommand, Cli, Command, Format, ScanArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neardup::progress::{Progress, Stage};
 use neardup::{model::ModelSource, report, scan, Error};
@@ -24,6 +24,7 @@ struct Bars {
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
     non_photos: AtomicU64,
+    cached: AtomicU64,
 }
 
 impl Bars {
@@ -32,6 +33,7 @@ impl Bars {
             quiet,
             bar: Mutex::new(None),
             non_photos: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
         }
     }
 }
@@ -69,6 +71,12 @@ impl Progress for Bars {
             b.finish_and_clear();
         }
     }
+    fn cached(&self) {
+        let n = self.cached.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(b) = self.bar.lock().expect("bar lock").as_ref() {
+            b.set_message(format!("embedding ({n} from cache)"));
+        }
+    }
     fn warn(&self, message: &str) {
         let path = message.split(": ").next().unwrap_or("");
         if message.contains("not an image") && !neardup::walk::has_photo_extension(Path::new(path))
@@ -96,6 +104,7 @@ fn main() {
     };
     let code = match cli.command {
         Command::Scan(args) => run_scan(args),
+        Command::Cache(cmd) => run_cache(cmd),
     };
     std::process::exit(code);
 }
@@ -160,6 +169,11 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     opts.seed = args.seed;
     opts.hidden = args.hidden;
     opts.timings = args.timings;
+    opts.cache = if args.no_cache {
+        None
+    } else {
+        args.cache.clone().or_else(neardup::cache::default_path)
+    };
 
     let bars = Bars::new(args.quiet);
     let report = scan::scan(&opts, &model, &bars, cancel)?;
@@ -204,10 +218,17 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
         } else if s.photos_embedded == 0 {
             eprintln!("neardup: no photos found among {} files", s.files_seen);
         }
+        let cached = bars.cached.load(Ordering::Relaxed);
+        let from_cache = if cached > 0 {
+            format!(" ({cached} from cache)")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "neardup: {} files, {} photos scanned, {} skipped, {} {} ({} photos) in {:.1} s",
+            "neardup: {} files, {} photos scanned{}, {} skipped, {} {} ({} photos) in {:.1} s",
             s.files_seen,
             s.photos_embedded,
+            from_cache,
             s.files_skipped,
             s.groups,
             if s.groups == 1 { "group" } else { "groups" },
@@ -215,5 +236,68 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
+
+fn cache_path(args: &CacheArgs) -> anyhow::Result<std::path::PathBuf> {
+    args.cache
+        .clone()
+        .or_else(neardup::cache::default_path)
+        .ok_or_else(|| anyhow::anyhow!("no cache folder on this platform: give --cache PATH"))
+}
+
+fn run_cache(cmd: CacheCommand) -> i32 {
+    let result = match cmd {
+        CacheCommand::Stats(args) => cache_stats(&args),
+        CacheCommand::Prune(args) => cache_prune(&args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("neardup: error: {e:#}");
+            2
+        }
+    }
+}
+
+fn cache_stats(args: &CacheArgs) -> anyhow::Result<()> {
+    let path = cache_path(args)?;
+    let s = neardup::cache::stats(&path).map_err(anyhow::Error::msg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!("cache:   {}", s.path);
+    println!("size:    {}", report::human_bytes(s.bytes_on_disk));
+    println!("files:   {} paths remembered", s.files);
+    println!("vectors: {}", s.vectors);
+    for m in &s.models {
+        println!(
+            "model:   {} (sha256 {}…): {} vectors",
+            m.name,
+            &m.sha256[..12.min(m.sha256.len())],
+            m.vectors
+        );
+    }
+    Ok(())
+}
+
+fn cache_prune(args: &CacheArgs) -> anyhow::Result<()> {
+    let path = cache_path(args)?;
+    let bundled = ModelSource::bundled()?;
+    let keep = vec![neardup::cache::model_fingerprint(&bundled)];
+    let p = neardup::cache::prune(&path, &keep).map_err(anyhow::Error::msg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+        return Ok(());
+    }
+    println!(
+        "pruned {} file entries, {} vectors, {} models; {} -> {}",
+        p.files,
+        p.vectors,
+        p.models,
+        report::human_bytes(p.bytes_before),
+        report::human_bytes(p.bytes_after)
+    );
     Ok(())
 }

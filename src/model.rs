@@ -156,13 +156,32 @@ pub struct ModelSource {
     pub sha256: String,
     /// Where it came from: `None` for the bundled model.
     pub path: Option<PathBuf>,
+    /// True once `sha256` was computed from `bytes` (the bundled model is
+    /// checked when it is loaded, so that a fully cached rescan need not
+    /// hash 13 MB).
+    verified: bool,
 }
 
 impl ModelSource {
     /// The model bundled in the binary.
     pub fn bundled() -> Result<ModelSource> {
         let sidecar = Sidecar::parse(BUNDLED_SIDECAR)?;
-        Self::checked(std::borrow::Cow::Borrowed(BUNDLED_ONNX), sidecar, None)
+        Ok(ModelSource {
+            bytes: std::borrow::Cow::Borrowed(BUNDLED_ONNX),
+            sha256: sidecar.sha256.to_ascii_lowercase(),
+            sidecar,
+            path: None,
+            verified: false,
+        })
+    }
+
+    /// Check that the bytes are the model the sidecar names (a no-op when
+    /// that was already checked).
+    pub fn verify(&self) -> Result<()> {
+        if self.verified {
+            return Ok(());
+        }
+        Self::checked(self.bytes.clone(), self.sidecar.clone(), self.path.clone()).map(|_| ())
     }
 
     /// A model file on disk with its sidecar next to it (same name, `.json`).
@@ -204,6 +223,7 @@ impl ModelSource {
             sidecar,
             sha256,
             path,
+            verified: true,
         })
     }
 }
@@ -230,6 +250,7 @@ mod tests {
     #[test]
     fn bundled_model_matches_its_sidecar() {
         let m = ModelSource::bundled().unwrap();
+        m.verify().unwrap();
         assert_eq!(
             m.sha256,
             "08217955212ee50a646399ed71fb0c362120f4c28ae0633e1ba5194f5eea7bea"

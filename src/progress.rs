@@ -30,6 +30,8 @@ pub trait Progress: Sync {
     fn advance(&self, _n: u64) {}
     /// The current stage is over.
     fn finish(&self, _stage: Stage) {}
+    /// A photo's vector came from the cache.
+    fn cached(&self) {}
     /// A file was skipped or something else deserves a one-line warning.
     fn warn(&self, _message: &str) {}
 }

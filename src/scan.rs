@@ -1,6 +1,7 @@
 //! The scan pipeline, stage by stage: walk, decode + embed, index, verify,
 //! group, report.
 
+use crate::cache::{self, Cache};
 use crate::decode::{self, Geometry, Limits, SkipKind, SkipReason};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
@@ -13,7 +14,8 @@ use crate::walk::{self, FileEntry, WalkOptions};
 use rayon::prelude::*;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The cosine distance used when neither the user nor the model's sidecar
@@ -36,6 +38,8 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// Put wall-clock seconds per stage into the report.
     pub timings: bool,
+    /// The embedding cache to use; `None` for no cache.
+    pub cache: Option<PathBuf>,
 }
 
 impl ScanOptions {
@@ -49,6 +53,7 @@ impl ScanOptions {
             hidden: false,
             limits: Limits::default(),
             timings: false,
+            cache: None,
         }
     }
 }
@@ -60,11 +65,15 @@ pub struct Photo {
     pub width: u32,
     pub height: u32,
     pub format: &'static str,
+    /// Size and BLAKE3 hash of the file's bytes (see [`cache::content_key`]).
+    pub content: String,
 }
 
 enum Outcome {
     Photo(Photo, Vec<f32>),
     Skip(PathBuf, SkipReason),
+    /// The model could not be loaded: the whole run fails.
+    Fatal(String),
 }
 
 /// Files larger than this are not read (no photo is this big).
@@ -280,10 +289,22 @@ pub fn walk_and_embed(
     )?;
     let walk_s = t.elapsed();
 
-    // Decode and embed, one photo per task on every core.
-    let t = Instant::now();
-    let embedder = Embedder::load(model)?;
-    let model_load_s = t.elapsed();
+    // Decode and embed, one photo per task on every core. The model is
+    // loaded on first need: a rescan served by the cache never loads it.
+    let cache = match &opts.cache {
+        Some(path) => Cache::open(path, model, progress),
+        None => Cache::disabled(),
+    };
+    let embedder: OnceLock<std::result::Result<Embedder, String>> = OnceLock::new();
+    let model_load_ns = AtomicU64::new(0);
+    let load = || {
+        embedder.get_or_init(|| {
+            let t = Instant::now();
+            let e = Embedder::load(model).map_err(|e| e.to_string());
+            model_load_ns.store(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            e
+        })
+    };
     let geo = Geometry {
         shorter_side: model.sidecar.resize.shorter_side,
         width: model.sidecar.input.width,
@@ -291,8 +312,8 @@ pub fn walk_and_embed(
     };
     let t = Instant::now();
     progress.start(Stage::Embed, Some(walked.files.len() as u64));
-    let decode_ns = std::sync::atomic::AtomicU64::new(0);
-    let embed_ns = std::sync::atomic::AtomicU64::new(0);
+    let decode_ns = AtomicU64::new(0);
+    let embed_ns = AtomicU64::new(0);
     let outcomes: Vec<Outcome> = walked
         .files
         .par_iter()
@@ -300,29 +321,65 @@ pub fn walk_and_embed(
             if cancel.load(Ordering::Relaxed) {
                 return None;
             }
+            let photo = |e: &cache::Entry, content: String| Photo {
+                file: file.clone(),
+                width: e.width,
+                height: e.height,
+                format: decode::format_static(&e.format),
+                content,
+            };
+            // Fast path: same path, size and mtime as last time.
+            if let Some(content) = cache.content_at(&file.path, file.bytes, file.mtime_ns) {
+                if let Some(e) = cache.get(&content) {
+                    progress.cached();
+                    progress.advance(1);
+                    return Some(Outcome::Photo(photo(&e, content.clone()), e.vector));
+                }
+            }
             let t0 = Instant::now();
-            let prepared =
-                read_photo(file).and_then(|bytes| decode::prepare(&bytes, geo, opts.limits));
+            let bytes = match read_photo(file) {
+                Ok(b) => b,
+                Err(reason) => {
+                    progress.warn(&format!("{}: {}", file.path.display(), reason.message));
+                    progress.advance(1);
+                    return Some(Outcome::Skip(file.path.clone(), reason));
+                }
+            };
+            let content = cache::content_key(&bytes);
+            // Same content seen elsewhere (moved, renamed, copied).
+            if let Some(e) = cache.get(&content) {
+                cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
+                progress.cached();
+                progress.advance(1);
+                return Some(Outcome::Photo(photo(&e, content.clone()), e.vector));
+            }
+            let prepared = decode::prepare(&bytes, geo, opts.limits);
+            drop(bytes);
             let t1 = Instant::now();
+            decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
             let outcome = match prepared {
                 Err(reason) => Outcome::Skip(file.path.clone(), reason),
-                Ok(p) => match embedder.embed(&p.rgb) {
-                    Ok(v) => Outcome::Photo(
-                        Photo {
-                            file: file.clone(),
-                            width: p.width,
-                            height: p.height,
-                            format: p.format,
-                        },
-                        v,
-                    ),
-                    Err(e) => Outcome::Skip(
-                        file.path.clone(),
-                        SkipReason::new(SkipKind::Corrupt, e.to_string()),
-                    ),
+                Ok(p) => match load() {
+                    Err(e) => Outcome::Fatal(e.clone()),
+                    Ok(embedder) => match embedder.embed(&p.rgb) {
+                        Ok(v) => {
+                            let entry = cache::Entry {
+                                width: p.width,
+                                height: p.height,
+                                format: p.format.to_string(),
+                                vector: v,
+                            };
+                            cache.put(&content, entry.clone());
+                            cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
+                            Outcome::Photo(photo(&entry, content), entry.vector)
+                        }
+                        Err(e) => Outcome::Skip(
+                            file.path.clone(),
+                            SkipReason::new(SkipKind::Corrupt, e.to_string()),
+                        ),
+                    },
                 },
             };
-            decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
             embed_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
             if let Outcome::Skip(path, reason) = &outcome {
                 progress.warn(&format!("{}: {}", path.display(), reason.message));
@@ -334,9 +391,26 @@ pub fn walk_and_embed(
         .ok_or(Error::Cancelled)?;
     progress.finish(Stage::Embed);
     let decode_embed_s = t.elapsed();
+    if let Some(warning) = cache.close() {
+        progress.warn(&warning);
+    }
+    if let Some(fatal) = outcomes.iter().find_map(|o| match o {
+        Outcome::Fatal(e) => Some(e.clone()),
+        _ => None,
+    }) {
+        return Err(Error::Model(fatal));
+    }
+    let dim = match outcomes.iter().find_map(|o| match o {
+        Outcome::Photo(_, v) => Some(v.len()),
+        _ => None,
+    }) {
+        Some(d) => d,
+        None => load().as_ref().map_err(|e| Error::Model(e.clone()))?.dim(),
+    };
+    let model_load_s = Duration::from_nanos(model_load_ns.load(Ordering::Relaxed));
 
     let mut photos = Vec::new();
-    let mut vectors = Embeddings::new(embedder.dim());
+    let mut vectors = Embeddings::new(dim);
     let mut skipped = walked.skipped;
     for o in outcomes {
         match o {
@@ -345,6 +419,7 @@ pub fn walk_and_embed(
                 vectors.push(&v);
             }
             Outcome::Skip(path, reason) => skipped.push((path, reason)),
+            Outcome::Fatal(_) => {}
         }
     }
     skipped.sort_by(|a, b| a.0.cmp(&b.0));

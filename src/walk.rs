@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct FileEntry {
     pub path: PathBuf,
     pub bytes: u64,
+    /// Modification time, nanoseconds since the epoch (0 when unknown).
+    pub mtime_ns: i64,
 }
 
 /// What the walk found.
@@ -113,8 +115,15 @@ pub fn walk(
             let ft = entry.file_type();
             let path = entry.path().to_path_buf();
             if ft.is_file() {
-                let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                out.files.push(FileEntry { path, bytes });
+                let (bytes, mtime_ns) = entry
+                    .metadata()
+                    .map(|m| (m.len(), crate::cache::mtime_ns(&m)))
+                    .unwrap_or((0, 0));
+                out.files.push(FileEntry {
+                    path,
+                    bytes,
+                    mtime_ns,
+                });
                 progress.advance(1);
             } else if ft.is_symlink() {
                 match std::fs::metadata(&path) {
@@ -122,6 +131,7 @@ pub fn walk(
                         out.files.push(FileEntry {
                             path,
                             bytes: m.len(),
+                            mtime_ns: crate::cache::mtime_ns(&m),
                         });
                         progress.advance(1);
                     }

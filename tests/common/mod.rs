@@ -7,8 +7,14 @@ use image::{ImageFormat, RgbImage};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary, with its default cache in a folder of this test process (so
+/// that tests never touch the user's cache or each other's).
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_neardup"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_neardup"));
+    let cache_home =
+        std::env::temp_dir().join(format!("neardup-test-cache-{}", std::process::id()));
+    c.env("XDG_CACHE_HOME", cache_home);
+    c
 }
 
 pub fn repo() -> PathBuf {
