@@ -176,19 +176,132 @@ fn describe_non_image(head: &[u8]) -> String {
     }
 }
 
-/// Decode `bytes` and reduce them to the model's input.
-pub fn prepare(bytes: &[u8], geo: Geometry, limits: Limits) -> Result<Prepared, SkipReason> {
+/// How much resolution a caller needs: decoders may scale down (JPEG DCT
+/// scaling) as long as the result still covers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The shorter side must stay at least this long.
+    Shorter(u32),
+    /// The longer side must stay at least this long.
+    Longer(u32),
+    /// Every pixel.
+    Full,
+}
+
+/// Pixels as a decoder produced them (stored orientation, maybe scaled).
+struct Raw {
+    rgb: Vec<u8>,
+    w: u32,
+    h: u32,
+    /// The file's full size, stored orientation.
+    full_w: u32,
+    full_h: u32,
+    orientation: Orientation,
+    format: &'static str,
+}
+
+impl Raw {
+    /// Full size as displayed.
+    fn display_size(&self) -> (u32, u32) {
+        if swaps_axes(self.orientation) {
+            (self.full_h, self.full_w)
+        } else {
+            (self.full_w, self.full_h)
+        }
+    }
+}
+
+fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReason> {
     let format = sniff(bytes)?;
     if format == "jpeg" {
-        match decode_jpeg_scaled(bytes, geo, limits) {
+        match decode_jpeg_scaled(bytes, need, limits) {
             Err(JpegOutcome::Skip(r)) => return Err(r),
-            Ok(p) => return Ok(p),
+            Ok(raw) => return Ok(raw),
             // Features jpeg-decoder lacks (arithmetic coding, CMYK): fall back
             // to a full decode with the image crate.
             Err(JpegOutcome::Unsupported) => {}
         }
     }
-    decode_generic(bytes, format, geo, limits)
+    decode_generic(bytes, format, limits)
+}
+
+/// Decode `bytes` and reduce them to the model's input.
+pub fn prepare(bytes: &[u8], geo: Geometry, limits: Limits) -> Result<Prepared, SkipReason> {
+    finish_prepare(
+        decode_raw(bytes, Need::Shorter(geo.shorter_side), limits)?,
+        geo,
+    )
+}
+
+fn finish_prepare(raw: Raw, geo: Geometry) -> Result<Prepared, SkipReason> {
+    let rgb = resize_crop_orient(&raw.rgb, raw.w, raw.h, geo, raw.orientation)
+        .map_err(|m| SkipReason::new(SkipKind::Corrupt, m))?;
+    let (width, height) = raw.display_size();
+    Ok(Prepared {
+        width,
+        height,
+        format: raw.format,
+        rgb,
+    })
+}
+
+/// A gray image as displayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrayImage {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+/// Decode `bytes` to gray (ITU-R 601 luma), resized (up or down) so that
+/// the longer side is `long_side`, EXIF orientation applied: the input of
+/// the geometric check.
+pub fn prepare_gray(bytes: &[u8], long_side: u32, limits: Limits) -> Result<GrayImage, SkipReason> {
+    let raw = decode_raw(bytes, Need::Longer(long_side), limits)?;
+    let gray: Vec<u8> = raw
+        .rgb
+        .chunks_exact(3)
+        .map(|p| ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114 + 500) / 1000) as u8)
+        .collect();
+    let scale = long_side as f64 / raw.w.max(raw.h) as f64;
+    let tw = ((raw.w as f64 * scale).round() as u32).max(1);
+    let th = ((raw.h as f64 * scale).round() as u32).max(1);
+    let bad = |e: String| SkipReason::new(SkipKind::Corrupt, e);
+    let src = fir::images::ImageRef::new(raw.w, raw.h, &gray, fir::PixelType::U8)
+        .map_err(|e| bad(e.to_string()))?;
+    let mut dst = fir::images::Image::new(tw, th, fir::PixelType::U8);
+    let opts = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
+    fir::Resizer::new()
+        .resize(&src, &mut dst, &opts)
+        .map_err(|e| bad(e.to_string()))?;
+    let mut img = DynamicImage::ImageLuma8(
+        image::GrayImage::from_raw(tw, th, dst.into_vec()).ok_or_else(|| bad("resize".into()))?,
+    );
+    img.apply_orientation(raw.orientation);
+    let g = img.into_luma8();
+    Ok(GrayImage {
+        width: g.width(),
+        height: g.height(),
+        pixels: g.into_raw(),
+    })
+}
+
+/// A hash of the fully decoded pixels as displayed (size included): two
+/// files with the same hash show the same image.
+pub fn pixel_hash(bytes: &[u8], limits: Limits) -> Result<String, SkipReason> {
+    let raw = decode_raw(bytes, Need::Full, limits)?;
+    let mut img = DynamicImage::ImageRgb8(
+        RgbImage::from_raw(raw.w, raw.h, raw.rgb)
+            .ok_or_else(|| SkipReason::new(SkipKind::Corrupt, "short pixel data"))?,
+    );
+    img.apply_orientation(raw.orientation);
+    let rgb = img.into_rgb8();
+    let mut h = blake3::Hasher::new();
+    h.update(&rgb.width().to_le_bytes());
+    h.update(&rgb.height().to_le_bytes());
+    h.update(rgb.as_raw());
+    Ok(h.finalize().to_hex().to_string())
 }
 
 enum JpegOutcome {
@@ -225,11 +338,7 @@ fn swaps_axes(o: Orientation) -> bool {
     )
 }
 
-fn decode_jpeg_scaled(
-    bytes: &[u8],
-    geo: Geometry,
-    limits: Limits,
-) -> Result<Prepared, JpegOutcome> {
+fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, JpegOutcome> {
     use jpeg_decoder::{Decoder, Error as JErr, PixelFormat};
     let corrupt = |e: JErr| match e {
         JErr::Unsupported(_) => JpegOutcome::Unsupported,
@@ -250,11 +359,15 @@ fn decode_jpeg_scaled(
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
-    let shorter = w.min(h);
-    if shorter > geo.shorter_side {
-        // The smallest DCT scale whose shorter side still covers the target.
-        let rw = (w as u64 * geo.shorter_side as u64).div_ceil(shorter as u64) as u16;
-        let rh = (h as u64 * geo.shorter_side as u64).div_ceil(shorter as u64) as u16;
+    let (side, target) = match need {
+        Need::Shorter(t) => (w.min(h), t),
+        Need::Longer(t) => (w.max(h), t),
+        Need::Full => (0, 0),
+    };
+    if target > 0 && side > target {
+        // The smallest DCT scale whose side still covers the target.
+        let rw = (w as u64 * target as u64).div_ceil(side as u64) as u16;
+        let rh = (h as u64 * target as u64).div_ceil(side as u64) as u16;
         dec.scale(rw, rh).map_err(corrupt)?;
     }
     dec.set_max_decoding_buffer_size(limits.max_alloc.min(usize::MAX as u64) as usize);
@@ -279,27 +392,18 @@ fn decode_jpeg_scaled(
             "damaged JPEG: short pixel data",
         )));
     }
-    let out = resize_crop_orient(&rgb, sw, sh, geo, orientation)
-        .map_err(|m| JpegOutcome::Skip(SkipReason::new(SkipKind::Corrupt, m)))?;
-    let (dw, dh) = if swaps_axes(orientation) {
-        (h, w)
-    } else {
-        (w, h)
-    };
-    Ok(Prepared {
-        width: dw,
-        height: dh,
+    Ok(Raw {
+        rgb,
+        w: sw,
+        h: sh,
+        full_w: w,
+        full_h: h,
+        orientation,
         format: "jpeg",
-        rgb: out,
     })
 }
 
-fn decode_generic(
-    bytes: &[u8],
-    format: &'static str,
-    geo: Geometry,
-    limits: Limits,
-) -> Result<Prepared, SkipReason> {
+fn decode_generic(bytes: &[u8], format: &'static str, limits: Limits) -> Result<Raw, SkipReason> {
     let bad = |e: image::ImageError| match e {
         image::ImageError::Limits(l) => {
             SkipReason::new(SkipKind::TooLarge, format!("over the decoding limits: {l}"))
@@ -322,18 +426,14 @@ fn decode_generic(
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let img = DynamicImage::from_decoder(decoder).map_err(bad)?;
     let rgb = flatten_to_rgb(img);
-    let out = resize_crop_orient(rgb.as_raw(), w, h, geo, orientation)
-        .map_err(|m| SkipReason::new(SkipKind::Corrupt, m))?;
-    let (dw, dh) = if swaps_axes(orientation) {
-        (h, w)
-    } else {
-        (w, h)
-    };
-    Ok(Prepared {
-        width: dw,
-        height: dh,
+    Ok(Raw {
+        rgb: rgb.into_raw(),
+        w,
+        h,
+        full_w: w,
+        full_h: h,
+        orientation,
         format,
-        rgb: out,
     })
 }
 
@@ -458,7 +558,11 @@ mod tests {
         let img = gradient(1600, 1200);
         let bytes = encode(&img, ImageFormat::Jpeg);
         let fast = prepare(&bytes, GEO, Limits::default()).unwrap();
-        let full = decode_generic(&bytes, "jpeg", GEO, Limits::default()).unwrap();
+        let full = finish_prepare(
+            decode_generic(&bytes, "jpeg", Limits::default()).unwrap(),
+            GEO,
+        )
+        .unwrap();
         let max_diff = fast
             .rgb
             .iter()
@@ -494,6 +598,35 @@ mod tests {
             matches!(r.kind, SkipKind::TooLarge | SkipKind::Corrupt),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn gray_and_pixel_hash() {
+        let img = gradient(1000, 600);
+        let png = encode(&img, ImageFormat::Png);
+        let bmp = encode(&img, ImageFormat::Bmp);
+        let g = prepare_gray(&png, 512, Limits::default()).unwrap();
+        assert_eq!((g.width, g.height, g.pixels.len()), (512, 307, 512 * 307));
+        // Same pixels in two formats: same hash; a one-pixel change: another.
+        let (a, b) = (
+            pixel_hash(&png, Limits::default()).unwrap(),
+            pixel_hash(&bmp, Limits::default()).unwrap(),
+        );
+        assert_eq!(a, b);
+        let mut other = img.clone();
+        other.put_pixel(3, 3, Rgb([0, 0, 0]));
+        assert_ne!(
+            pixel_hash(&encode(&other, ImageFormat::Png), Limits::default()).unwrap(),
+            a
+        );
+        // A small JPEG is upscaled to the long side.
+        let small = prepare_gray(
+            &encode(&gradient(200, 100), ImageFormat::Jpeg),
+            512,
+            Limits::default(),
+        )
+        .unwrap();
+        assert_eq!((small.width, small.height), (512, 256));
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! Grouping: verified pairs become groups of near-duplicates (the connected
-//! components of the graph whose edges are the pairs under the threshold).
+//! Grouping: verified pairs (edges) become groups of near-duplicates.
+//!
+//! The default is average linkage: edges are taken from the closest up, and
+//! two groups merge only when at least half of all pairs between them are
+//! edges. A photo that is close to one member of a group but not to the
+//! others cannot chain two unrelated groups together, which connected
+//! components would do.
 
 use crate::index::ScoredPair;
 
@@ -73,6 +78,86 @@ pub fn connected_components(n: usize, pairs: &[ScoredPair]) -> Vec<Cluster> {
     out
 }
 
+/// The share of cross pairs that must be edges for two groups to merge.
+pub const LINK_FRACTION: f64 = 0.5;
+
+/// Average-linkage groups of `n` photos linked by `edges`: edges in order of
+/// (distance, a, b); groups `A` and `B` merge when the edges between them
+/// number at least `fraction · |A| · |B|`. Only groups of two or more come
+/// out, sorted by first member; each keeps the edges inside it.
+pub fn average_linkage(n: usize, edges: &[ScoredPair], fraction: f64) -> Vec<Cluster> {
+    let mut order: Vec<&ScoredPair> = edges.iter().collect();
+    order.sort_by(|x, y| {
+        x.distance
+            .total_cmp(&y.distance)
+            .then(x.a.cmp(&y.a))
+            .then(x.b.cmp(&y.b))
+    });
+    let mut adj: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for e in edges {
+        adj[e.a as usize].push(e.b);
+        adj[e.b as usize].push(e.a);
+    }
+    // group[i] is the id (smallest member) of i's group.
+    let mut group: Vec<u32> = (0..n as u32).collect();
+    let mut members: Vec<Vec<u32>> = (0..n as u32).map(|i| vec![i]).collect();
+    for e in order {
+        let (gi, gj) = (group[e.a as usize], group[e.b as usize]);
+        if gi == gj {
+            continue;
+        }
+        let (small, other) = if members[gi as usize].len() <= members[gj as usize].len() {
+            (gi, gj)
+        } else {
+            (gj, gi)
+        };
+        let links: usize = members[small as usize]
+            .iter()
+            .map(|&x| {
+                adj[x as usize]
+                    .iter()
+                    .filter(|&&y| group[y as usize] == other)
+                    .count()
+            })
+            .sum();
+        let need = fraction * members[gi as usize].len() as f64 * members[gj as usize].len() as f64;
+        if links as f64 >= need {
+            let (keep, gone) = (gi.min(gj), gi.max(gj));
+            let moved = std::mem::take(&mut members[gone as usize]);
+            for &m in &moved {
+                group[m as usize] = keep;
+            }
+            members[keep as usize].extend(moved);
+        }
+    }
+    let mut out: Vec<Cluster> = Vec::new();
+    let mut index_of: std::collections::HashMap<u32, usize> = Default::default();
+    for (id, m) in members.iter().enumerate() {
+        if m.len() >= 2 {
+            let mut sorted = m.clone();
+            sorted.sort_unstable();
+            index_of.insert(id as u32, out.len());
+            out.push(Cluster {
+                members: sorted,
+                pairs: Vec::new(),
+            });
+        }
+    }
+    for e in edges {
+        let g = group[e.a as usize];
+        if g == group[e.b as usize] {
+            if let Some(&k) = index_of.get(&g) {
+                out[k].pairs.push(*e);
+            }
+        }
+    }
+    for c in &mut out {
+        c.pairs.sort_by_key(|p| (p.a, p.b));
+    }
+    out.sort_by_key(|c| c.members[0]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +190,53 @@ mod tests {
         pairs.reverse();
         assert_eq!(a, connected_components(10, &pairs));
         assert_eq!(a[0].members, vec![0, 1, 2, 9]);
+    }
+
+    #[test]
+    fn average_linkage_does_not_chain_a_line() {
+        // A~B and B~C are close, A and C are not: no group of three.
+        let line = vec![p(0, 1, 0.10), p(1, 2, 0.12)];
+        let g = average_linkage(3, &line, LINK_FRACTION);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].members, vec![0, 1]);
+        assert_eq!(g[0].pairs, vec![p(0, 1, 0.10)]);
+        // Connected components would have chained them.
+        assert_eq!(connected_components(3, &line)[0].members, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn average_linkage_keeps_a_group_with_a_missing_edge() {
+        // Four copies: every pair but one is an edge (5 of 6).
+        let edges = vec![
+            p(0, 1, 0.01),
+            p(0, 2, 0.02),
+            p(0, 3, 0.05),
+            p(1, 2, 0.03),
+            p(1, 3, 0.08),
+        ];
+        let g = average_linkage(5, &edges, LINK_FRACTION);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].members, vec![0, 1, 2, 3]);
+        assert_eq!(g[0].pairs.len(), 5);
+    }
+
+    #[test]
+    fn average_linkage_does_not_depend_on_edge_order() {
+        let mut edges = vec![
+            p(2, 9, 0.1),
+            p(0, 9, 0.05),
+            p(4, 5, 0.02),
+            p(5, 8, 0.0),
+            p(0, 2, 0.2),
+            p(4, 8, 0.03),
+        ];
+        let a = average_linkage(10, &edges, LINK_FRACTION);
+        edges.reverse();
+        assert_eq!(a, average_linkage(10, &edges, LINK_FRACTION));
+        assert_eq!(
+            a.iter().map(|c| c.members.clone()).collect::<Vec<_>>(),
+            vec![vec![0, 2, 9], vec![4, 5, 8]]
+        );
     }
 
     #[test]

@@ -229,7 +229,12 @@ fn ctrl_c_exits_130() {
         );
     }
     let child = bin()
-        .args(["scan", "--quiet", "--no-cache", dir.path().to_str().unwrap()])
+        .args([
+            "scan",
+            "--quiet",
+            "--no-cache",
+            dir.path().to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
