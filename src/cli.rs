@@ -22,9 +22,51 @@ pub enum Command {
     /// Find groups of near-duplicate photos under one or more folders.
     #[command(after_help = EXIT_CODES)]
     Scan(ScanArgs),
+    /// Say whether two photos are near-duplicates, and why (every number behind it).
+    Explain(ExplainArgs),
     /// Inspect or clean the embedding cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Identical files and same-pixel copies only.
+    Copies,
+    /// Plus edited copies (resized, re-encoded, cropped, colour edits).
+    Edits,
+    /// Plus the same scene shot again, confirmed by a geometric check.
+    Similar,
+}
+
+impl From<ModeArg> for neardup::decide::Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Copies => neardup::decide::Mode::Copies,
+            ModeArg::Edits => neardup::decide::Mode::Edits,
+            ModeArg::Similar => neardup::decide::Mode::Similar,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The first photo.
+    pub a: PathBuf,
+    /// The second photo.
+    pub b: PathBuf,
+    /// How far the grouping reaches.
+    #[arg(long, value_enum, default_value_t = ModeArg::Similar)]
+    pub mode: ModeArg,
+    /// Cosine distance threshold [default: the model's].
+    #[arg(long, value_name = "DIST")]
+    pub threshold: Option<f32>,
+    /// An ONNX model to use instead of the bundled one.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +113,15 @@ pub struct ScanArgs {
     /// are near-duplicates [default: the model's, 0.21 for the bundled one].
     #[arg(long, value_name = "DIST")]
     pub threshold: Option<f32>,
+
+    /// How far the grouping reaches: copies (identical files, same pixels),
+    /// edits (plus edited copies), similar (plus the same scene shot again).
+    #[arg(long, value_enum, default_value_t = ModeArg::Similar)]
+    pub mode: ModeArg,
+
+    /// Inliers the geometric check needs to accept a re-shot of the same scene.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub min_inliers: u32,
 
     /// Bits per LSH table (k) [default: chosen from the number of photos and the
     /// threshold so that 99% of the pairs under the threshold are found].

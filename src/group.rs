@@ -83,9 +83,18 @@ pub const LINK_FRACTION: f64 = 0.5;
 
 /// Average-linkage groups of `n` photos linked by `edges`: edges in order of
 /// (distance, a, b); groups `A` and `B` merge when the edges between them
-/// number at least `fraction · |A| · |B|`. Only groups of two or more come
-/// out, sorted by first member; each keeps the edges inside it.
-pub fn average_linkage(n: usize, edges: &[ScoredPair], fraction: f64) -> Vec<Cluster> {
+/// number more than `fraction · |A| · |B|`, or exactly that many and every
+/// cross pair is within `tie_radius` by `dist`. (So a photo close to one of
+/// two members joins them only if it is not unrelated to the other: a line
+/// A~B~C of an unrelated A and C stays apart.) Only groups of two or more
+/// come out, sorted by first member; each keeps the edges inside it.
+pub fn average_linkage(
+    n: usize,
+    edges: &[ScoredPair],
+    fraction: f64,
+    dist: &dyn Fn(u32, u32) -> f32,
+    tie_radius: f32,
+) -> Vec<Cluster> {
     let mut order: Vec<&ScoredPair> = edges.iter().collect();
     order.sort_by(|x, y| {
         x.distance
@@ -121,7 +130,14 @@ pub fn average_linkage(n: usize, edges: &[ScoredPair], fraction: f64) -> Vec<Clu
             })
             .sum();
         let need = fraction * members[gi as usize].len() as f64 * members[gj as usize].len() as f64;
-        if links as f64 >= need {
+        let merge = links as f64 > need
+            || (links as f64 >= need
+                && members[gi as usize].iter().all(|&x| {
+                    members[gj as usize]
+                        .iter()
+                        .all(|&y| dist(x, y) <= tie_radius)
+                }));
+        if merge {
             let (keep, gone) = (gi.min(gj), gi.max(gj));
             let moved = std::mem::take(&mut members[gone as usize]);
             for &m in &moved {
@@ -192,16 +208,34 @@ mod tests {
         assert_eq!(a[0].members, vec![0, 1, 2, 9]);
     }
 
+    /// Distances of a small made-up collection: the edges' own, 0.3 for
+    /// the other pairs among 0..=3, 0.9 (unrelated) for pairs with 4..
+    fn dist_of(edges: &[ScoredPair]) -> impl Fn(u32, u32) -> f32 + '_ {
+        move |a, b| {
+            let (a, b) = (a.min(b), a.max(b));
+            edges
+                .iter()
+                .find(|e| e.a == a && e.b == b)
+                .map(|e| e.distance)
+                .unwrap_or(if b < 4 { 0.3 } else { 0.9 })
+        }
+    }
+
     #[test]
     fn average_linkage_does_not_chain_a_line() {
-        // A~B and B~C are close, A and C are not: no group of three.
-        let line = vec![p(0, 1, 0.10), p(1, 2, 0.12)];
-        let g = average_linkage(3, &line, LINK_FRACTION);
+        // A~B and B~C are close, A and C are unrelated: no group of three.
+        let line = vec![p(0, 1, 0.10), p(1, 4, 0.12)];
+        let g = average_linkage(5, &line, LINK_FRACTION, &dist_of(&line), 0.5);
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].members, vec![0, 1]);
         assert_eq!(g[0].pairs, vec![p(0, 1, 0.10)]);
         // Connected components would have chained them.
-        assert_eq!(connected_components(3, &line)[0].members, vec![0, 1, 2]);
+        assert_eq!(connected_components(5, &line)[0].members, vec![0, 1, 4]);
+        // When A and C are merely not close enough for an edge (0.3), the
+        // middle photo may join them: half the cross pairs are edges.
+        let near = vec![p(0, 1, 0.10), p(1, 2, 0.12)];
+        let g = average_linkage(3, &near, LINK_FRACTION, &dist_of(&near), 0.5);
+        assert_eq!(g[0].members, vec![0, 1, 2]);
     }
 
     #[test]
@@ -214,7 +248,7 @@ mod tests {
             p(1, 2, 0.03),
             p(1, 3, 0.08),
         ];
-        let g = average_linkage(5, &edges, LINK_FRACTION);
+        let g = average_linkage(5, &edges, LINK_FRACTION, &dist_of(&edges), 0.5);
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].members, vec![0, 1, 2, 3]);
         assert_eq!(g[0].pairs.len(), 5);
@@ -230,9 +264,11 @@ mod tests {
             p(0, 2, 0.2),
             p(4, 8, 0.03),
         ];
-        let a = average_linkage(10, &edges, LINK_FRACTION);
+        let e0 = edges.clone();
+        let d = dist_of(&e0);
+        let a = average_linkage(10, &edges, LINK_FRACTION, &d, 0.5);
         edges.reverse();
-        assert_eq!(a, average_linkage(10, &edges, LINK_FRACTION));
+        assert_eq!(a, average_linkage(10, &edges, LINK_FRACTION, &d, 0.5));
         assert_eq!(
             a.iter().map(|c| c.members.clone()).collect::<Vec<_>>(),
             vec![vec![0, 2, 9], vec![4, 5, 8]]

@@ -7,9 +7,12 @@
 //! [`report::Report`]. The library never prints: progress and warnings go
 //! through [`progress::Progress`].
 
+pub mod decide;
 pub mod decode;
 pub mod embed;
 pub mod error;
+pub mod explain;
+pub mod geometry;
 pub mod group;
 pub mod index;
 pub mod model;

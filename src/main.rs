@@ -4,7 +4,7 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{CacheArgs, CacheCommand, Cli, Command, Format, ScanArgs};
+use cli::{CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, ScanArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neardup::progress::{Progress, Stage};
 use neardup::{model::ModelSource, report, scan, Error};
@@ -105,6 +105,16 @@ fn main() {
     let code = match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Cache(cmd) => run_cache(cmd),
+        Command::Explain(args) => match run_explain(&args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("neardup: error: {e:#}");
+                match e.downcast_ref::<Error>() {
+                    Some(err) if !err.is_usage() => 1,
+                    _ => 2,
+                }
+            }
+        },
     };
     std::process::exit(code);
 }
@@ -169,6 +179,8 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     opts.seed = args.seed;
     opts.hidden = args.hidden;
     opts.timings = args.timings;
+    opts.mode = args.mode.into();
+    opts.min_inliers = args.min_inliers;
     opts.cache = if args.no_cache {
         None
     } else {
@@ -298,6 +310,72 @@ fn cache_prune(args: &CacheArgs) -> anyhow::Result<()> {
         p.models,
         report::human_bytes(p.bytes_before),
         report::human_bytes(p.bytes_after)
+    );
+    Ok(())
+}
+
+fn run_explain(args: &ExplainArgs) -> anyhow::Result<()> {
+    let model = match &args.model {
+        Some(p) => ModelSource::from_path(p)?,
+        None => ModelSource::bundled()?,
+    };
+    let threshold = args
+        .threshold
+        .or(model.sidecar.default_threshold)
+        .unwrap_or(scan::DEFAULT_THRESHOLD);
+    if !(threshold > 0.0 && threshold < 2.0) {
+        return Err(Error::Param(format!("--threshold must be in (0, 2), got {threshold}")).into());
+    }
+    let rules = neardup::decide::Rules::new(args.mode.into(), threshold);
+    let e = neardup::explain::explain(&args.a, &args.b, &model, &rules, Default::default())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+        return Ok(());
+    }
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    for (name, p) in [("A", &e.a), ("B", &e.b)] {
+        println!(
+            "{name}: {} ({}×{}, {}, {})",
+            p.path,
+            p.width,
+            p.height,
+            p.format,
+            report::human_bytes(p.bytes)
+        );
+    }
+    println!(
+        "cosine distance:  {:.4} (threshold {})",
+        e.distance, rules.threshold
+    );
+    println!("same bytes:       {}", yes_no(e.same_bytes));
+    match e.same_pixels {
+        Some(b) => println!("same pixels:      {}", yes_no(b)),
+        None => println!(
+            "same pixels:      not checked (only for distance <= {} and equal sizes)",
+            rules.same_pixels_radius
+        ),
+    }
+    println!(
+        "geometric check:  {} inliers (needs {}; ORB {} features at {} px, ratio {}, RANSAC {} px)",
+        e.inliers,
+        rules.min_inliers,
+        rules.geo_features,
+        rules.geo_long_side,
+        rules.ratio,
+        rules.reproj_px
+    );
+    match e.label {
+        Some(l) => println!(
+            "verdict:          near-duplicates, {}: {}",
+            l.as_str(),
+            e.why
+        ),
+        None => println!("verdict:          not near-duplicates: {}", e.why),
+    }
+    println!(
+        "note: in a scan the geometric check runs for each photo's {} nearest neighbours closer than {}, \
+         and groups form by average linkage (see the README).",
+        rules.neighbours, rules.geo_radius
     );
     Ok(())
 }

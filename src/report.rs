@@ -82,6 +82,12 @@ pub struct Parameters {
     pub tables_from: String,
     pub target_recall: f64,
     pub pair_recall_at_threshold: f64,
+    /// The cosine distance the candidate stage covers (the threshold, or
+    /// the geometric check's neighbourhood in `similar` mode).
+    pub search_radius: f64,
+    pub mode: crate::decide::Mode,
+    /// Every constant of the decision.
+    pub rules: crate::decide::Rules,
     pub hidden: bool,
     pub roots: Vec<String>,
 }
@@ -94,6 +100,8 @@ pub struct Stats {
     pub candidate_pairs: u64,
     pub bucket_collisions: u64,
     pub verified_pairs: u64,
+    /// Pairs that went through the geometric check.
+    pub geometric_checks: u64,
     pub groups: u64,
     pub photos_in_groups: u64,
     pub skipped: Vec<Skipped>,
@@ -127,6 +135,8 @@ pub struct Timings {
 pub struct Group {
     /// 1-based, in report order.
     pub id: u64,
+    /// The loosest label of its pairs.
+    pub label: crate::decide::Label,
     /// The members' paths (the same as `members[].path`), for scripts.
     pub files: Vec<String>,
     pub members: Vec<Member>,
@@ -147,6 +157,10 @@ pub struct Pair {
     pub a: String,
     pub b: String,
     pub distance: f64,
+    pub label: crate::decide::Label,
+    /// Inliers of the geometric check, when it ran for this pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inliers: Option<u32>,
 }
 
 /// Round to 6 decimals so that reports stay short and readable.
@@ -188,7 +202,13 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         return Ok(());
     }
     for g in &report.groups {
-        writeln!(out, "Group {} · {} photos", g.id, g.members.len())?;
+        writeln!(
+            out,
+            "Group {} · {} photos · {}",
+            g.id,
+            g.members.len(),
+            g.label.as_str()
+        )?;
         let wpath = g
             .members
             .iter()
@@ -208,7 +228,15 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         }
         writeln!(out, "  distances:")?;
         for p in &g.pairs {
-            writeln!(out, "    {:.4}  {}  ~  {}", p.distance, p.a, p.b)?;
+            let why = match p.inliers {
+                Some(k) => format!("{} ({k} inliers)", p.label.as_str()),
+                None => p.label.as_str().to_string(),
+            };
+            writeln!(
+                out,
+                "    {:.4}  {:<24}  {}  ~  {}",
+                p.distance, why, p.a, p.b
+            )?;
         }
         writeln!(out)?;
     }
@@ -248,6 +276,9 @@ pub(crate) mod tests {
                 tables_from: "auto".into(),
                 target_recall: 0.99,
                 pair_recall_at_threshold: 0.995,
+                search_radius: 0.5,
+                mode: crate::decide::Mode::Similar,
+                rules: crate::decide::Rules::new(crate::decide::Mode::Similar, 0.21),
                 hidden: false,
                 roots: vec!["album".into()],
             },
@@ -258,6 +289,7 @@ pub(crate) mod tests {
                 candidate_pairs: 2,
                 bucket_collisions: 2,
                 verified_pairs: 1,
+                geometric_checks: 0,
                 groups: 1,
                 photos_in_groups: 2,
                 skipped: vec![Skipped {
@@ -269,6 +301,7 @@ pub(crate) mod tests {
             },
             groups: vec![Group {
                 id: 1,
+                label: crate::decide::Label::Edited,
                 files: vec!["album/a.jpg".into(), "album/b.png".into()],
                 members: vec![
                     Member {
@@ -290,6 +323,8 @@ pub(crate) mod tests {
                     a: "album/a.jpg".into(),
                     b: "album/b.png".into(),
                     distance: 0.0123,
+                    label: crate::decide::Label::Edited,
+                    inliers: None,
                 }],
             }],
         }
@@ -315,13 +350,13 @@ pub(crate) mod tests {
         let mut buf = Vec::new();
         write_text(&sample(), &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
-        assert!(text.starts_with("Group 1 · 2 photos\n"), "{text}");
+        assert!(text.starts_with("Group 1 · 2 photos · edited\n"), "{text}");
         assert!(
             text.contains("album/a.jpg") && text.contains("2.4 MB") && text.contains("4000×3000"),
             "{text}"
         );
         assert!(
-            text.contains("0.0123  album/a.jpg  ~  album/b.png"),
+            text.contains("0.0123  edited                    album/a.jpg  ~  album/b.png"),
             "{text}"
         );
         let mut empty = sample();

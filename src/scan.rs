@@ -2,9 +2,11 @@
 //! group, report.
 
 use crate::cache::{self, Cache};
+use crate::decide::{self, Evidence, Judged, Label, Mode, Rules};
 use crate::decode::{self, Geometry, Limits, SkipKind, SkipReason};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
+use crate::geometry;
 use crate::group;
 use crate::index::{self, Embeddings, LshRequest};
 use crate::model::ModelSource;
@@ -12,6 +14,7 @@ use crate::progress::{Progress, Stage};
 use crate::report::{self, Report};
 use crate::walk::{self, FileEntry, WalkOptions};
 use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,6 +43,10 @@ pub struct ScanOptions {
     pub timings: bool,
     /// The embedding cache to use; `None` for no cache.
     pub cache: Option<PathBuf>,
+    /// How far the grouping reaches.
+    pub mode: Mode,
+    /// Inliers the geometric check needs.
+    pub min_inliers: u32,
 }
 
 impl ScanOptions {
@@ -54,6 +61,8 @@ impl ScanOptions {
             limits: Limits::default(),
             timings: false,
             cache: None,
+            mode: Mode::Similar,
+            min_inliers: Rules::new(Mode::Similar, DEFAULT_THRESHOLD).min_inliers,
         }
     }
 }
@@ -111,7 +120,11 @@ pub fn scan(
         embed_thread_s,
     } = walk_and_embed(opts, model, progress, cancel)?;
 
-    // 3. Index: hash every vector into the LSH tables.
+    // 3. Index: hash every vector into the LSH tables, for the radius the
+    // mode needs (the threshold, or the geometric check's neighbourhood).
+    let mut rules = Rules::new(opts.mode, threshold);
+    rules.min_inliers = opts.min_inliers;
+    let radius = rules.search_radius();
     let t = Instant::now();
     progress.start(Stage::Index, None);
     let req = LshRequest {
@@ -120,22 +133,57 @@ pub fn scan(
         seed: opts.seed,
         target_recall: TARGET_RECALL,
     };
-    let plan = index::plan(&vectors, threshold, req)?;
+    let plan = index::plan(&vectors, radius, req)?;
     let (candidates, cstats) = index::candidate_pairs(&vectors, &plan);
     progress.finish(Stage::Index);
     let index_s = t.elapsed();
     check_cancel(cancel)?;
 
-    // 4. Verify: exact distances of the candidates.
+    // 4. Verify: exact distances of the candidates, then what else a pair
+    // needs: same bytes, same pixels, the geometric check.
     let t = Instant::now();
     progress.start(Stage::Verify, Some(candidates.len() as u64));
-    let verified = index::verify(&vectors, &candidates, threshold);
+    let near = index::verify(&vectors, &candidates, radius);
+    let same_pixels = same_pixel_pairs(&photos, &near, &rules, opts.limits);
+    check_cancel(cancel)?;
+    let checks = match rules.mode {
+        Mode::Similar => decide::geometric_candidates(photos.len(), &near, &rules),
+        _ => Vec::new(),
+    };
+    let inliers = geometric_check(&photos, &checks, &rules, opts.limits, cancel)?;
+    let judged: Vec<Judged> = near
+        .iter()
+        .filter_map(|p| {
+            let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
+            let ev = Evidence {
+                same_bytes: a.content == b.content,
+                same_pixels: same_pixels.contains(&(p.a, p.b)),
+                inliers: inliers.get(&(p.a, p.b)).copied(),
+            };
+            decide::judge(p.distance, ev, &rules).map(|label| Judged {
+                pair: *p,
+                label,
+                inliers: ev.inliers,
+            })
+        })
+        .collect();
     progress.finish(Stage::Verify);
     let verify_s = t.elapsed();
 
-    // 5. Group.
+    // 5. Group: average linkage over the edges.
     let t = Instant::now();
-    let clusters = group::connected_components(photos.len(), &verified);
+    let edges: Vec<index::ScoredPair> = judged.iter().map(|j| j.pair).collect();
+    let dist =
+        |a: u32, b: u32| index::cosine_distance(vectors.row(a as usize), vectors.row(b as usize));
+    let clusters = group::average_linkage(
+        photos.len(),
+        &edges,
+        rules.link_fraction,
+        &dist,
+        rules.geo_radius,
+    );
+    let by_pair: HashMap<(u32, u32), &Judged> =
+        judged.iter().map(|j| ((j.pair.a, j.pair.b), j)).collect();
     let group_s = t.elapsed();
 
     // 6. Report.
@@ -158,17 +206,23 @@ pub fn scan(
                     }
                 })
                 .collect();
-            let pairs = c
+            let pairs: Vec<report::Pair> = c
                 .pairs
                 .iter()
-                .map(|sp| report::Pair {
-                    a: path_str(&photos[sp.a as usize].file.path),
-                    b: path_str(&photos[sp.b as usize].file.path),
-                    distance: report::round6(sp.distance as f64),
+                .map(|sp| {
+                    let j = by_pair[&(sp.a, sp.b)];
+                    report::Pair {
+                        a: path_str(&photos[sp.a as usize].file.path),
+                        b: path_str(&photos[sp.b as usize].file.path),
+                        distance: report::round6(sp.distance as f64),
+                        label: j.label,
+                        inliers: j.inliers,
+                    }
                 })
                 .collect();
             report::Group {
                 id: k as u64 + 1,
+                label: pairs.iter().map(|p| p.label).max().unwrap_or(Label::Edited),
                 files: members.iter().map(|m| m.path.clone()).collect(),
                 members,
                 pairs,
@@ -225,6 +279,9 @@ pub fn scan(
             .into(),
             target_recall: TARGET_RECALL,
             pair_recall_at_threshold: report::round6(plan.pair_recall_at_threshold),
+            search_radius: report::round6(radius as f64),
+            mode: rules.mode,
+            rules,
             hidden: opts.hidden,
             roots: roots.iter().map(|r| path_str(r)).collect(),
         },
@@ -234,7 +291,8 @@ pub fn scan(
             files_skipped: skipped.len() as u64,
             candidate_pairs: cstats.pairs,
             bucket_collisions: cstats.collisions,
-            verified_pairs: verified.len() as u64,
+            verified_pairs: judged.len() as u64,
+            geometric_checks: checks.len() as u64,
             groups: groups.len() as u64,
             photos_in_groups: groups.iter().map(|g| g.members.len() as u64).sum(),
             skipped: skipped
@@ -440,6 +498,93 @@ pub fn walk_and_embed(
         decode_thread_s: decode_ns.into_inner() as f64 / 1e9,
         embed_thread_s: embed_ns.into_inner() as f64 / 1e9,
     })
+}
+
+/// Pairs close enough to be the same image, of the same displayed size and
+/// not byte-identical, whose fully decoded pixels are equal.
+fn same_pixel_pairs(
+    photos: &[Photo],
+    near: &[index::ScoredPair],
+    rules: &Rules,
+    limits: Limits,
+) -> HashSet<(u32, u32)> {
+    let todo: Vec<&index::ScoredPair> = near
+        .iter()
+        .filter(|p| {
+            let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
+            p.distance <= rules.same_pixels_radius
+                && a.content != b.content
+                && (a.width, a.height) == (b.width, b.height)
+        })
+        .collect();
+    let mut needed: Vec<u32> = todo.iter().flat_map(|p| [p.a, p.b]).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let hashes: HashMap<u32, String> = needed
+        .par_iter()
+        .filter_map(|&i| {
+            let bytes = std::fs::read(&photos[i as usize].file.path).ok()?;
+            decode::pixel_hash(&bytes, limits).ok().map(|h| (i, h))
+        })
+        .collect();
+    todo.iter()
+        .filter(|p| matches!((hashes.get(&p.a), hashes.get(&p.b)), (Some(x), Some(y)) if x == y))
+        .map(|p| (p.a, p.b))
+        .collect()
+}
+
+/// Inliers of the geometric check of each pair in `checks`. Features are
+/// computed once per photo involved, from a second, reduced decode.
+fn geometric_check(
+    photos: &[Photo],
+    checks: &[(u32, u32)],
+    rules: &Rules,
+    limits: Limits,
+    cancel: &AtomicBool,
+) -> Result<HashMap<(u32, u32), u32>> {
+    let mut needed: Vec<u32> = checks.iter().flat_map(|&(a, b)| [a, b]).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let params = geometry::OrbParams {
+        n_features: rules.geo_features,
+        ..Default::default()
+    };
+    let features: HashMap<u32, geometry::Features> = needed
+        .par_iter()
+        .filter_map(|&i| {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            let bytes = std::fs::read(&photos[i as usize].file.path).ok()?;
+            let g = decode::prepare_gray(&bytes, rules.geo_long_side, limits).ok()?;
+            let gray = geometry::Gray {
+                width: g.width,
+                height: g.height,
+                pixels: &g.pixels,
+            };
+            Some((i, geometry::orb(&gray, &params)))
+        })
+        .collect();
+    check_cancel(cancel)?;
+    let empty = geometry::Features::default();
+    Ok(checks
+        .par_iter()
+        .map(|&(a, b)| {
+            let fa = features.get(&a).unwrap_or(&empty);
+            let fb = features.get(&b).unwrap_or(&empty);
+            // The photo whose path sorts first is matched against the other.
+            let seed = (a as u64) << 32 | b as u64;
+            let k = geometry::homography_inliers(
+                fa,
+                fb,
+                rules.ratio,
+                rules.reproj_px,
+                rules.ransac_iters,
+                seed,
+            );
+            ((a, b), k as u32)
+        })
+        .collect())
 }
 
 fn check_cancel(cancel: &AtomicBool) -> Result<()> {

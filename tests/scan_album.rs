@@ -117,10 +117,11 @@ fn same_input_same_bytes_in_json_and_text() {
 fn text_output_and_summary() {
     let (code, out, err) = run(&["scan", album().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("Group 1 · 3 photos\n"), "{out}");
+    assert!(out.starts_with("Group 1 · 3 photos · edited\n"), "{out}");
     assert!(out.contains("distances:"));
     assert!(
-        err.contains("21 files, 19 photos scanned, 2 skipped, 4 groups (10 photos)"),
+        err.contains("21 files, 19 photos scanned")
+            && err.contains(", 2 skipped, 4 groups (10 photos) in "),
         "{err}"
     );
     assert!(

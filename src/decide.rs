@@ -1,0 +1,283 @@
+//! Deciding which pairs are near-duplicates, and what kind.
+//!
+//! A pair becomes an *edge* of the grouping by one of two routes:
+//! - its exact cosine distance is at or under the threshold (edited copies,
+//!   re-saves, exact copies), or
+//! - in `similar` mode, it is among either photo's [`Rules::neighbours`]
+//!   nearest neighbours, closer than [`Rules::geo_radius`], and a geometric
+//!   check (ORB features, ratio test, RANSAC homography) finds at least
+//!   [`Rules::min_inliers`] inliers: the same scene shot again.
+//!
+//! Every pair then gets a [`Label`] from measurements: `identical` (same
+//! bytes), `same-pixels` (same decoded image, different file), `edited`
+//! (distance at or under the threshold), `similar` (found by the geometric
+//! check only).
+
+use crate::index::ScoredPair;
+use serde::{Deserialize, Serialize};
+
+/// How far the grouping reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Identical files and same-pixel copies only.
+    Copies,
+    /// Plus edited copies: everything at or under the distance threshold.
+    Edits,
+    /// Plus the same scene shot again, confirmed by the geometric check.
+    Similar,
+}
+
+/// What kind of near-duplicate a pair (or a group) is, from the closest
+/// kind to the loosest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Label {
+    /// The same bytes.
+    Identical,
+    /// The same decoded image in another file (re-saved, metadata changed,
+    /// PNG <-> lossless).
+    SamePixels,
+    /// Resized, re-encoded, cropped, colour-edited, rotated a little: the
+    /// embedding distance is at or under the threshold.
+    Edited,
+    /// The same scene shot again (burst, re-shot, other device): farther
+    /// than the threshold, confirmed by the geometric check.
+    Similar,
+}
+
+impl Label {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Identical => "identical",
+            Label::SamePixels => "same-pixels",
+            Label::Edited => "edited",
+            Label::Similar => "similar",
+        }
+    }
+}
+
+/// The constants of the decision. Defaults were chosen on the development
+/// benchmarks and checked for stability (see the README).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rules {
+    pub mode: Mode,
+    /// Cosine distance at or under which a pair is an edited copy.
+    pub threshold: f32,
+    /// Pairs this close (and of equal size) are checked for same pixels.
+    pub same_pixels_radius: f32,
+    /// Each photo's this many nearest neighbours are checked geometrically.
+    pub neighbours: usize,
+    /// ... when closer than this cosine distance.
+    pub geo_radius: f32,
+    /// RANSAC homography inliers needed to accept a checked pair.
+    pub min_inliers: u32,
+    /// Photos are reduced to this longer side for the check.
+    pub geo_long_side: u32,
+    /// ORB features per photo.
+    pub geo_features: usize,
+    /// Lowe ratio of the descriptor matching.
+    pub ratio: f32,
+    /// RANSAC reprojection tolerance, pixels (in the reduced photo).
+    pub reproj_px: f32,
+    /// RANSAC iterations at most.
+    pub ransac_iters: usize,
+    /// Share of cross pairs that must be edges for two groups to merge.
+    pub link_fraction: f64,
+}
+
+impl Rules {
+    pub fn new(mode: Mode, threshold: f32) -> Rules {
+        Rules {
+            mode,
+            threshold,
+            same_pixels_radius: 0.02,
+            neighbours: 5,
+            geo_radius: 0.5,
+            min_inliers: 12,
+            geo_long_side: 512,
+            geo_features: 1000,
+            ratio: 0.8,
+            reproj_px: 5.0,
+            ransac_iters: 2000,
+            link_fraction: crate::group::LINK_FRACTION,
+        }
+    }
+
+    /// The radius the candidate stage must cover.
+    pub fn search_radius(&self) -> f32 {
+        match self.mode {
+            Mode::Similar => self.threshold.max(self.geo_radius),
+            _ => self.threshold,
+        }
+    }
+}
+
+/// The pairs to check geometrically: for every photo, its `neighbours`
+/// nearest (by distance, then index) among `near` pairs closer than
+/// `geo_radius`, keeping only pairs farther than the threshold (closer
+/// ones are edges already). Sorted, each pair once.
+pub fn geometric_candidates(n: usize, near: &[ScoredPair], rules: &Rules) -> Vec<(u32, u32)> {
+    let mut by_photo: Vec<Vec<(f32, u32)>> = vec![Vec::new(); n];
+    for p in near.iter().filter(|p| p.distance < rules.geo_radius) {
+        by_photo[p.a as usize].push((p.distance, p.b));
+        by_photo[p.b as usize].push((p.distance, p.a));
+    }
+    let mut out = Vec::new();
+    for (i, list) in by_photo.iter_mut().enumerate() {
+        list.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        for &(d, j) in list.iter().take(rules.neighbours) {
+            if d > rules.threshold {
+                out.push(((i as u32).min(j), (i as u32).max(j)));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A pair with everything measured about it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judged {
+    pub pair: ScoredPair,
+    pub label: Label,
+    /// Inliers of the geometric check, when it ran.
+    pub inliers: Option<u32>,
+}
+
+/// Facts about a pair beyond its distance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evidence {
+    pub same_bytes: bool,
+    pub same_pixels: bool,
+    pub inliers: Option<u32>,
+}
+
+/// The label of a pair, or `None` when it is not an edge in this mode.
+pub fn judge(distance: f32, ev: Evidence, rules: &Rules) -> Option<Label> {
+    let label = if ev.same_bytes {
+        Label::Identical
+    } else if ev.same_pixels {
+        Label::SamePixels
+    } else if distance <= rules.threshold {
+        Label::Edited
+    } else if ev.inliers.is_some_and(|k| k >= rules.min_inliers) {
+        Label::Similar
+    } else {
+        return None;
+    };
+    let reach = match rules.mode {
+        Mode::Copies => Label::SamePixels,
+        Mode::Edits => Label::Edited,
+        Mode::Similar => Label::Similar,
+    };
+    (label <= reach).then_some(label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(a: u32, b: u32, d: f32) -> ScoredPair {
+        ScoredPair { a, b, distance: d }
+    }
+
+    #[test]
+    fn labels_follow_the_evidence_and_the_mode() {
+        let r = Rules::new(Mode::Similar, 0.21);
+        let none = Evidence::default();
+        assert_eq!(
+            judge(
+                0.0,
+                Evidence {
+                    same_bytes: true,
+                    ..none
+                },
+                &r
+            ),
+            Some(Label::Identical)
+        );
+        assert_eq!(
+            judge(
+                0.003,
+                Evidence {
+                    same_pixels: true,
+                    ..none
+                },
+                &r
+            ),
+            Some(Label::SamePixels)
+        );
+        assert_eq!(judge(0.15, none, &r), Some(Label::Edited));
+        assert_eq!(
+            judge(
+                0.35,
+                Evidence {
+                    inliers: Some(40),
+                    ..none
+                },
+                &r
+            ),
+            Some(Label::Similar)
+        );
+        assert_eq!(
+            judge(
+                0.35,
+                Evidence {
+                    inliers: Some(11),
+                    ..none
+                },
+                &r
+            ),
+            None
+        );
+        assert_eq!(judge(0.35, none, &r), None);
+        let edits = Rules::new(Mode::Edits, 0.21);
+        assert_eq!(
+            judge(
+                0.35,
+                Evidence {
+                    inliers: Some(40),
+                    ..none
+                },
+                &edits
+            ),
+            None
+        );
+        assert_eq!(judge(0.15, none, &edits), Some(Label::Edited));
+        let copies = Rules::new(Mode::Copies, 0.21);
+        assert_eq!(judge(0.15, none, &copies), None);
+        assert_eq!(
+            judge(
+                0.001,
+                Evidence {
+                    same_pixels: true,
+                    ..none
+                },
+                &copies
+            ),
+            Some(Label::SamePixels)
+        );
+        assert!(Label::Identical < Label::Similar);
+    }
+
+    #[test]
+    fn geometric_candidates_are_the_nearest_neighbours_beyond_the_threshold() {
+        let mut r = Rules::new(Mode::Similar, 0.21);
+        r.neighbours = 2;
+        let near = vec![
+            p(0, 1, 0.1),
+            p(0, 2, 0.3),
+            p(0, 3, 0.4),
+            p(0, 4, 0.45),
+            p(3, 4, 0.6),
+            p(1, 2, 0.25),
+        ];
+        // 0's two nearest: 1 (edge already), 2; 1's: 0, 2; 2's: 1, 0; 3's: 0; 4's: 0.
+        assert_eq!(
+            geometric_candidates(5, &near, &r),
+            vec![(0, 2), (0, 3), (0, 4), (1, 2)]
+        );
+    }
+}
