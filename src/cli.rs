@@ -119,6 +119,11 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value_t = ModeArg::Similar)]
     pub mode: ModeArg,
 
+    /// Mirrored copies (flipped left to right) count as near-duplicates (one more
+    /// embedding per photo).
+    #[arg(long)]
+    pub mirror: bool,
+
     /// Inliers the geometric check needs to accept a re-shot of the same scene.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub min_inliers: u32,

@@ -181,6 +181,7 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     opts.timings = args.timings;
     opts.mode = args.mode.into();
     opts.min_inliers = args.min_inliers;
+    opts.mirror = args.mirror;
     opts.cache = if args.no_cache {
         None
     } else {

@@ -89,6 +89,9 @@ pub struct Parameters {
     /// Every constant of the decision.
     pub rules: crate::decide::Rules,
     pub hidden: bool,
+    /// Mirrored copies count (`--mirror`).
+    #[serde(default)]
+    pub mirror: bool,
     pub roots: Vec<String>,
 }
 
@@ -161,6 +164,9 @@ pub struct Pair {
     /// Inliers of the geometric check, when it ran for this pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inliers: Option<u32>,
+    /// True when the pair matched as mirror images (`--mirror`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mirrored: bool,
 }
 
 /// Round to 6 decimals so that reports stay short and readable.
@@ -228,10 +234,13 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         }
         writeln!(out, "  distances:")?;
         for p in &g.pairs {
-            let why = match p.inliers {
+            let mut why = match p.inliers {
                 Some(k) => format!("{} ({k} inliers)", p.label.as_str()),
                 None => p.label.as_str().to_string(),
             };
+            if p.mirrored {
+                why.push_str(", mirrored");
+            }
             writeln!(
                 out,
                 "    {:.4}  {:<24}  {}  ~  {}",
@@ -280,6 +289,7 @@ pub(crate) mod tests {
                 mode: crate::decide::Mode::Similar,
                 rules: crate::decide::Rules::new(crate::decide::Mode::Similar, 0.21),
                 hidden: false,
+                mirror: false,
                 roots: vec!["album".into()],
             },
             stats: Stats {
@@ -325,6 +335,7 @@ pub(crate) mod tests {
                     distance: 0.0123,
                     label: crate::decide::Label::Edited,
                     inliers: None,
+                    mirrored: false,
                 }],
             }],
         }

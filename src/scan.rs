@@ -47,6 +47,8 @@ pub struct ScanOptions {
     pub mode: Mode,
     /// Inliers the geometric check needs.
     pub min_inliers: u32,
+    /// Mirrored copies (horizontal flip) count as near-duplicates.
+    pub mirror: bool,
 }
 
 impl ScanOptions {
@@ -63,6 +65,7 @@ impl ScanOptions {
             cache: None,
             mode: Mode::Similar,
             min_inliers: Rules::new(Mode::Similar, DEFAULT_THRESHOLD).min_inliers,
+            mirror: false,
         }
     }
 }
@@ -143,7 +146,13 @@ pub fn scan(
     // needs: same bytes, same pixels, the geometric check.
     let t = Instant::now();
     progress.start(Stage::Verify, Some(candidates.len() as u64));
-    let near = index::verify(&vectors, &candidates, radius);
+    let mut near = index::verify(&vectors, &candidates, radius);
+    let mirrored: HashSet<(u32, u32)> = if opts.mirror {
+        let flipped = embed_mirrored(&photos, model, opts, cancel)?;
+        mirror_pairs(&vectors, &flipped, &mut near, threshold, opts.seed)?
+    } else {
+        HashSet::new()
+    };
     let same_pixels = same_pixel_pairs(&photos, &near, &rules, opts.limits);
     check_cancel(cancel)?;
     let checks = match rules.mode {
@@ -217,6 +226,7 @@ pub fn scan(
                         distance: report::round6(sp.distance as f64),
                         label: j.label,
                         inliers: j.inliers,
+                        mirrored: mirrored.contains(&(sp.a, sp.b)),
                     }
                 })
                 .collect();
@@ -283,6 +293,7 @@ pub fn scan(
             mode: rules.mode,
             rules,
             hidden: opts.hidden,
+            mirror: opts.mirror,
             roots: roots.iter().map(|r| path_str(r)).collect(),
         },
         stats: report::Stats {
@@ -498,6 +509,130 @@ pub fn walk_and_embed(
         decode_thread_s: decode_ns.into_inner() as f64 / 1e9,
         embed_thread_s: embed_ns.into_inner() as f64 / 1e9,
     })
+}
+
+/// The vector of every photo's mirror image (flipped left to right), from
+/// the cache or embedded now.
+fn embed_mirrored(
+    photos: &[Photo],
+    model: &ModelSource,
+    opts: &ScanOptions,
+    cancel: &AtomicBool,
+) -> Result<Embeddings> {
+    let cache = match &opts.cache {
+        Some(path) => Cache::open(path, model, &crate::progress::NoProgress),
+        None => Cache::disabled(),
+    };
+    let geo = Geometry {
+        shorter_side: model.sidecar.resize.shorter_side,
+        width: model.sidecar.input.width,
+        height: model.sidecar.input.height,
+    };
+    let embedder: OnceLock<std::result::Result<Embedder, String>> = OnceLock::new();
+    let vectors: std::result::Result<Vec<Vec<f32>>, String> = photos
+        .par_iter()
+        .map(|p| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err("interrupted".to_string());
+            }
+            let key = format!("{}#mirror", p.content);
+            if let Some(e) = cache.get(&key) {
+                return Ok(e.vector);
+            }
+            let bytes = std::fs::read(&p.file.path)
+                .map_err(|e| format!("{}: {e}", p.file.path.display()))?;
+            let mut prepared = decode::prepare(&bytes, geo, opts.limits).map_err(|r| r.message)?;
+            let row = geo.width as usize * 3;
+            for line in prepared.rgb.chunks_exact_mut(row) {
+                let (px, _) = line.as_chunks_mut::<3>();
+                px.reverse();
+            }
+            let embedder = embedder
+                .get_or_init(|| Embedder::load(model).map_err(|e| e.to_string()))
+                .as_ref()
+                .map_err(Clone::clone)?;
+            let v = embedder.embed(&prepared.rgb).map_err(|e| e.to_string())?;
+            cache.put(
+                &key,
+                cache::Entry {
+                    width: p.width,
+                    height: p.height,
+                    format: p.format.to_string(),
+                    vector: v.clone(),
+                },
+            );
+            Ok(v)
+        })
+        .collect();
+    cache.close();
+    check_cancel(cancel)?;
+    // A file that changed or vanished since it was embedded fails the run
+    // rather than giving a half-mirrored result.
+    let vectors = vectors.map_err(|e| Error::Inference(format!("mirror image: {e}")))?;
+    let mut out = Embeddings::new(vectors.first().map_or(0, Vec::len));
+    for v in &vectors {
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Add to `near` the pairs whose mirror images are within the threshold
+/// (photo i against the flipped photo j), keeping the smaller distance;
+/// returns the pairs found only through a mirror.
+fn mirror_pairs(
+    vectors: &Embeddings,
+    flipped: &Embeddings,
+    near: &mut Vec<index::ScoredPair>,
+    threshold: f32,
+    seed: u64,
+) -> Result<HashSet<(u32, u32)>> {
+    let n = vectors.len();
+    let mut both = vectors.clone();
+    both.data.extend_from_slice(&flipped.data);
+    let req = LshRequest {
+        bits: None,
+        tables: None,
+        seed,
+        target_recall: TARGET_RECALL,
+    };
+    let plan = index::plan(&both, threshold, req)?;
+    let (cands, _) = index::candidate_pairs(&both, &plan);
+    let cross: Vec<(u32, u32)> = cands
+        .into_iter()
+        .filter(|&(a, b)| (a as usize) < n && (b as usize) >= n && a as usize != b as usize - n)
+        .collect();
+    let found = index::verify(&both, &cross, threshold);
+    let mut best: HashMap<(u32, u32), f32> = HashMap::new();
+    for p in found {
+        let (i, j) = (p.a, p.b - n as u32);
+        let key = (i.min(j), i.max(j));
+        let d = best.entry(key).or_insert(p.distance);
+        *d = d.min(p.distance);
+    }
+    let mut only_mirror = HashSet::new();
+    let mut index_of: HashMap<(u32, u32), usize> = near
+        .iter()
+        .enumerate()
+        .map(|(k, p)| ((p.a, p.b), k))
+        .collect();
+    let mut keys: Vec<_> = best.into_iter().collect();
+    keys.sort_by_key(|(k, _)| *k);
+    for ((a, b), d) in keys {
+        match index_of.get(&(a, b)) {
+            Some(&k) if near[k].distance <= d => {}
+            Some(&k) => {
+                near[k].distance = d;
+                only_mirror.insert((a, b));
+            }
+            None => {
+                index_of.insert((a, b), near.len());
+                near.push(index::ScoredPair { a, b, distance: d });
+                only_mirror.insert((a, b));
+            }
+        }
+    }
+    near.sort_by_key(|p| (p.a, p.b));
+    Ok(only_mirror)
 }
 
 /// Pairs close enough to be the same image, of the same displayed size and
