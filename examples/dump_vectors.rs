@@ -12,7 +12,8 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(!roots.is_empty(), "usage: dump_vectors DIR...");
     let model = ModelSource::bundled()?;
     let opts = scan::ScanOptions::new(roots);
-    let e = scan::walk_and_embed(&opts, &model, &NoProgress, &AtomicBool::new(false))?;
+    let cache = neardup::cache::Cache::disabled();
+    let e = scan::walk_and_embed(&opts, &model, &cache, &NoProgress, &AtomicBool::new(false))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, p) in e.photos.iter().enumerate() {
         let line = serde_json::json!({ "path": p.file.path.to_string_lossy(), "vector": e.vectors.row(i) });

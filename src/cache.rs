@@ -85,6 +85,11 @@ enum Write {
         content: String,
         entry: Entry,
     },
+    Fact {
+        kind: String,
+        key: String,
+        value: Vec<u8>,
+    },
 }
 
 /// An open cache for one model.
@@ -151,6 +156,8 @@ fn connect(path: &Path) -> Result<Connection, OpenError> {
              vector BLOB NOT NULL, PRIMARY KEY (model, content)) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS files (path BLOB PRIMARY KEY, size INTEGER NOT NULL,
              mtime_ns INTEGER NOT NULL, content TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS facts (kind TEXT NOT NULL, key TEXT NOT NULL,
+             value BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
          INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
          COMMIT;",
     )
@@ -350,6 +357,25 @@ impl Cache {
         })
     }
 
+    /// A derived fact (a pixel hash, the inliers of a pair...) stored under
+    /// `kind` (which names what it depends on besides `key`).
+    pub fn get_fact(&self, kind: &str, key: &str) -> Option<Vec<u8>> {
+        self.with_reader(|c| {
+            c.prepare_cached("SELECT value FROM facts WHERE kind = ?1 AND key = ?2")?
+                .query_row(params![kind, key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// Remember a derived fact.
+    pub fn put_fact(&self, kind: &str, key: &str, value: Vec<u8>) {
+        self.send(Write::Fact {
+            kind: kind.to_string(),
+            key: key.to_string(),
+            value,
+        });
+    }
+
     fn send(&self, w: Write) {
         if let Some(tx) = self.writer.lock().expect("cache lock").as_ref() {
             let _ = tx.send(w);
@@ -444,8 +470,14 @@ fn commit(conn: &mut Connection, fingerprint: &str, rows: &[Write]) -> rusqlite:
         let mut vector = tx.prepare_cached(
             "INSERT OR REPLACE INTO vectors (model, content, width, height, format, vector) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut fact = tx.prepare_cached(
+            "INSERT OR REPLACE INTO facts (kind, key, value) VALUES (?1, ?2, ?3)",
+        )?;
         for w in rows {
             match w {
+                Write::Fact { kind, key, value } => {
+                    fact.execute(params![kind, key, value])?;
+                }
                 Write::File {
                     path,
                     size,

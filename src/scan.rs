@@ -88,6 +88,11 @@ enum Outcome {
     Fatal(String),
 }
 
+/// Cache kind of the pixel hashes (see [`decode::pixel_hash`]).
+const PIXELS_FACT: &str = "pixels/1";
+/// Bumped whenever the geometric check changes its counts.
+const GEOMETRY_VERSION: u32 = 1;
+
 /// Files larger than this are not read (no photo is this big).
 const MAX_FILE_BYTES: u64 = 4 << 30;
 
@@ -109,7 +114,11 @@ pub fn scan(
         )));
     }
 
-    // 1-2. Walk, decode and embed.
+    // 1-2. Walk, decode and embed (the cache serves the later stages too).
+    let cache = match &opts.cache {
+        Some(path) => Cache::open(path, model, progress),
+        None => Cache::disabled(),
+    };
     let Embedded {
         roots,
         photos,
@@ -121,7 +130,7 @@ pub fn scan(
         decode_embed_s,
         decode_thread_s,
         embed_thread_s,
-    } = walk_and_embed(opts, model, progress, cancel)?;
+    } = walk_and_embed(opts, model, &cache, progress, cancel)?;
 
     // 3. Index: hash every vector into the LSH tables, for the radius the
     // mode needs (the threshold, or the geometric check's neighbourhood).
@@ -148,18 +157,18 @@ pub fn scan(
     progress.start(Stage::Verify, Some(candidates.len() as u64));
     let mut near = index::verify(&vectors, &candidates, radius);
     let mirrored: HashSet<(u32, u32)> = if opts.mirror {
-        let flipped = embed_mirrored(&photos, model, opts, cancel)?;
+        let flipped = embed_mirrored(&photos, model, opts, &cache, cancel)?;
         mirror_pairs(&vectors, &flipped, &mut near, threshold, opts.seed)?
     } else {
         HashSet::new()
     };
-    let same_pixels = same_pixel_pairs(&photos, &near, &rules, opts.limits);
+    let same_pixels = same_pixel_pairs(&photos, &near, &rules, opts.limits, &cache);
     check_cancel(cancel)?;
     let checks = match rules.mode {
         Mode::Similar => decide::geometric_candidates(photos.len(), &near, &rules),
         _ => Vec::new(),
     };
-    let inliers = geometric_check(&photos, &checks, &rules, opts.limits, cancel)?;
+    let inliers = geometric_check(&photos, &checks, &rules, opts.limits, &cache, cancel)?;
     let judged: Vec<Judged> = near
         .iter()
         .filter_map(|p| {
@@ -178,6 +187,9 @@ pub fn scan(
         .collect();
     progress.finish(Stage::Verify);
     let verify_s = t.elapsed();
+    if let Some(warning) = cache.close() {
+        progress.warn(&warning);
+    }
 
     // 5. Group: average linkage over the edges.
     let t = Instant::now();
@@ -342,6 +354,7 @@ pub struct Embedded {
 pub fn walk_and_embed(
     opts: &ScanOptions,
     model: &ModelSource,
+    cache: &Cache,
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Embedded> {
@@ -360,10 +373,6 @@ pub fn walk_and_embed(
 
     // Decode and embed, one photo per task on every core. The model is
     // loaded on first need: a rescan served by the cache never loads it.
-    let cache = match &opts.cache {
-        Some(path) => Cache::open(path, model, progress),
-        None => Cache::disabled(),
-    };
     let embedder: OnceLock<std::result::Result<Embedder, String>> = OnceLock::new();
     let model_load_ns = AtomicU64::new(0);
     let load = || {
@@ -460,9 +469,6 @@ pub fn walk_and_embed(
         .ok_or(Error::Cancelled)?;
     progress.finish(Stage::Embed);
     let decode_embed_s = t.elapsed();
-    if let Some(warning) = cache.close() {
-        progress.warn(&warning);
-    }
     if let Some(fatal) = outcomes.iter().find_map(|o| match o {
         Outcome::Fatal(e) => Some(e.clone()),
         _ => None,
@@ -517,12 +523,9 @@ fn embed_mirrored(
     photos: &[Photo],
     model: &ModelSource,
     opts: &ScanOptions,
+    cache: &Cache,
     cancel: &AtomicBool,
 ) -> Result<Embeddings> {
-    let cache = match &opts.cache {
-        Some(path) => Cache::open(path, model, &crate::progress::NoProgress),
-        None => Cache::disabled(),
-    };
     let geo = Geometry {
         shorter_side: model.sidecar.resize.shorter_side,
         width: model.sidecar.input.width,
@@ -564,7 +567,6 @@ fn embed_mirrored(
             Ok(v)
         })
         .collect();
-    cache.close();
     check_cancel(cancel)?;
     // A file that changed or vanished since it was embedded fails the run
     // rather than giving a half-mirrored result.
@@ -642,6 +644,7 @@ fn same_pixel_pairs(
     near: &[index::ScoredPair],
     rules: &Rules,
     limits: Limits,
+    cache: &Cache,
 ) -> HashSet<(u32, u32)> {
     let todo: Vec<&index::ScoredPair> = near
         .iter()
@@ -658,8 +661,14 @@ fn same_pixel_pairs(
     let hashes: HashMap<u32, String> = needed
         .par_iter()
         .filter_map(|&i| {
-            let bytes = std::fs::read(&photos[i as usize].file.path).ok()?;
-            decode::pixel_hash(&bytes, limits).ok().map(|h| (i, h))
+            let p = &photos[i as usize];
+            if let Some(h) = cache.get_fact(PIXELS_FACT, &p.content) {
+                return String::from_utf8(h).ok().map(|h| (i, h));
+            }
+            let bytes = std::fs::read(&p.file.path).ok()?;
+            let h = decode::pixel_hash(&bytes, limits).ok()?;
+            cache.put_fact(PIXELS_FACT, &p.content, h.clone().into_bytes());
+            Some((i, h))
         })
         .collect();
     todo.iter()
@@ -675,8 +684,35 @@ fn geometric_check(
     checks: &[(u32, u32)],
     rules: &Rules,
     limits: Limits,
+    cache: &Cache,
     cancel: &AtomicBool,
 ) -> Result<HashMap<(u32, u32), u32>> {
+    // Results depend only on the two files' contents and the constants, so
+    // they are cached by content and seeded by content.
+    let kind = format!(
+        "inliers/{GEOMETRY_VERSION}/{}/{}/{}/{}/{}",
+        rules.geo_features, rules.geo_long_side, rules.ratio, rules.reproj_px, rules.ransac_iters
+    );
+    let key = |a: u32, b: u32| {
+        format!(
+            "{}|{}",
+            photos[a as usize].content, photos[b as usize].content
+        )
+    };
+    let mut known: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut todo: Vec<(u32, u32)> = Vec::new();
+    for &(a, b) in checks {
+        match cache
+            .get_fact(&kind, &key(a, b))
+            .and_then(|v| v.try_into().ok())
+        {
+            Some(bytes) => {
+                known.insert((a, b), u32::from_le_bytes(bytes));
+            }
+            None => todo.push((a, b)),
+        }
+    }
+    let checks = &todo[..];
     let mut needed: Vec<u32> = checks.iter().flat_map(|&(a, b)| [a, b]).collect();
     needed.sort_unstable();
     needed.dedup();
