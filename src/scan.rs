@@ -738,24 +738,34 @@ fn geometric_check(
         .collect();
     check_cancel(cancel)?;
     let empty = geometry::Features::default();
-    Ok(checks
+    let computed: Vec<((u32, u32), u32)> = checks
         .par_iter()
         .map(|&(a, b)| {
             let fa = features.get(&a).unwrap_or(&empty);
             let fb = features.get(&b).unwrap_or(&empty);
-            // The photo whose path sorts first is matched against the other.
-            let seed = (a as u64) << 32 | b as u64;
-            let k = geometry::homography_inliers(
+            // The photo whose path sorts first is matched against the other;
+            // the RANSAC seed comes from the two contents, so the count does
+            // not depend on what else was scanned.
+            let k = key(a, b);
+            let digest = blake3::hash(k.as_bytes());
+            let seed = u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes"));
+            let n = geometry::homography_inliers(
                 fa,
                 fb,
                 rules.ratio,
                 rules.reproj_px,
                 rules.ransac_iters,
                 seed,
-            );
-            ((a, b), k as u32)
+            ) as u32;
+            // A photo that could not be read again is not remembered as 0.
+            if features.contains_key(&a) && features.contains_key(&b) {
+                cache.put_fact(&kind, &k, n.to_le_bytes().to_vec());
+            }
+            ((a, b), n)
         })
-        .collect())
+        .collect();
+    known.extend(computed);
+    Ok(known)
 }
 
 fn check_cancel(cancel: &AtomicBool) -> Result<()> {
