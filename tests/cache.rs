@@ -210,3 +210,49 @@ fn killed_mid_write_then_rerun_gives_the_clean_result() {
     let (_, err) = scan(&["--cache", c, p]);
     assert_eq!(from_cache(&err), 200, "{err}");
 }
+
+#[test]
+fn similar_pairs_are_the_same_from_a_warm_cache() {
+    // A zoomed-in view of the same scene: too far in embedding for an
+    // edit, confirmed by the geometric check.
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    let src = load(&album().join("day1/DSC_0044.JPG"));
+    let (w, h) = src.dimensions();
+    save(&src, &photos.join("scene.jpg"), ImageFormat::Jpeg);
+    let zoom = image::imageops::crop_imm(&src, w / 10, h / 5, w / 2, h / 2).to_image();
+    let zoom = image::imageops::resize(
+        &zoom,
+        w * 4 / 5,
+        h * 4 / 5,
+        image::imageops::FilterType::CatmullRom,
+    );
+    save(&zoom, &photos.join("scene_zoomed.jpg"), ImageFormat::Jpeg);
+    save(
+        &load(&album().join("day2/phone/IMG_0004.JPG")),
+        &photos.join("other.jpg"),
+        ImageFormat::Jpeg,
+    );
+    let db = dir.path().join("cache.sqlite");
+    let (c, p) = (db.to_str().unwrap(), photos.to_str().unwrap());
+    let (uncached, _) = scan(&["--no-cache", p]);
+    let (cold, _) = scan(&["--cache", c, p]);
+    let (warm, err) = scan(&["--cache", c, p]);
+    assert_eq!(from_cache(&err), 3, "{err}");
+    assert_eq!(cold, uncached);
+    assert_eq!(warm, uncached);
+    let r = neardup::report::read_json(&warm).unwrap();
+    assert_eq!(r.groups.len(), 1, "{warm}");
+    let pair = &r.groups[0].pairs[0];
+    assert_eq!(pair.label, neardup::decide::Label::Similar, "{pair:?}");
+    assert!(
+        pair.distance > 0.21 && pair.inliers.unwrap() >= 12,
+        "{pair:?}"
+    );
+    // In edits mode the same pair is not grouped.
+    let (edits, _) = scan(&["--no-cache", "--mode", "edits", p]);
+    assert!(neardup::report::read_json(&edits)
+        .unwrap()
+        .groups
+        .is_empty());
+}
