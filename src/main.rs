@@ -77,15 +77,20 @@ impl Progress for Bars {
             b.set_message(format!("embedding ({n} from cache)"));
         }
     }
-    fn warn(&self, message: &str) {
-        let path = message.split(": ").next().unwrap_or("");
-        if message.contains("not an image") && !neardup::walk::has_photo_extension(Path::new(path))
+    fn skipped(&self, path: &Path, reason: &neardup::decode::SkipReason) {
+        // Files that are not photos at all (no photo extension, no image
+        // inside: sidecars, videos, notes) are only counted past the first few.
+        if reason.kind == neardup::decode::SkipKind::NotAnImage
+            && !neardup::walk::has_photo_extension(path)
         {
             let k = self.non_photos.fetch_add(1, Ordering::Relaxed);
             if k >= NON_PHOTO_WARNINGS {
                 return;
             }
         }
+        self.warn(&format!("{}: {}", path.display(), reason.message));
+    }
+    fn warn(&self, message: &str) {
         let line = format!("warning: {message}");
         match self.bar.lock().expect("bar lock").as_ref() {
             Some(b) => b.suspend(|| eprintln!("{line}")),

@@ -32,7 +32,11 @@ pub trait Progress: Sync {
     fn finish(&self, _stage: Stage) {}
     /// A photo's vector came from the cache.
     fn cached(&self) {}
-    /// A file was skipped or something else deserves a one-line warning.
+    /// A file was skipped; by default a one-line warning naming it.
+    fn skipped(&self, path: &std::path::Path, reason: &crate::decode::SkipReason) {
+        self.warn(&format!("{}: {}", path.display(), reason.message));
+    }
+    /// Something deserves a one-line warning.
     fn warn(&self, _message: &str) {}
 }
 

@@ -418,7 +418,7 @@ pub fn walk_and_embed(
             let bytes = match read_photo(file) {
                 Ok(b) => b,
                 Err(reason) => {
-                    progress.warn(&format!("{}: {}", file.path.display(), reason.message));
+                    progress.skipped(&file.path, &reason);
                     progress.advance(1);
                     return Some(Outcome::Skip(file.path.clone(), reason));
                 }
@@ -460,7 +460,7 @@ pub fn walk_and_embed(
             };
             embed_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
             if let Outcome::Skip(path, reason) = &outcome {
-                progress.warn(&format!("{}: {}", path.display(), reason.message));
+                progress.skipped(path, reason);
             }
             progress.advance(1);
             Some(outcome)

@@ -107,7 +107,7 @@ pub fn walk(
                         SkipKind::Unreadable,
                         format!("cannot read: {}", io_message(&err)),
                     );
-                    progress.warn(&format!("{}: {}", path.display(), reason.message));
+                    progress.skipped(&path, &reason);
                     out.skipped.push((path, reason));
                     continue;
                 }
@@ -143,7 +143,7 @@ pub fn walk(
                             SkipKind::BrokenSymlink,
                             format!("broken symbolic link: {e}"),
                         );
-                        progress.warn(&format!("{}: {}", path.display(), reason.message));
+                        progress.skipped(&path, &reason);
                         out.skipped.push((path, reason));
                     }
                 }

@@ -256,3 +256,37 @@ fn ctrl_c_exits_130() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
 }
+
+#[test]
+fn many_non_photos_are_counted_not_listed_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..15 {
+        std::fs::write(dir.path().join(format!("note{i:02}.txt")), b"not a photo\n").unwrap();
+    }
+    // A file named like a photo always gets its own warning.
+    std::fs::write(dir.path().join("zz_fake.jpg"), b"not a photo\n").unwrap();
+    let (code, out, err) = run(&[
+        "scan",
+        "--no-cache",
+        "--format",
+        "json",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report = neardup::report::read_json(&out).unwrap();
+    assert_eq!(
+        report.stats.skipped.len(),
+        16,
+        "all are listed in the report"
+    );
+    let warnings = err
+        .lines()
+        .filter(|l| l.starts_with("warning: ") && l.contains("not an image"))
+        .count();
+    assert_eq!(warnings, 11, "{err}");
+    assert!(err.contains("zz_fake.jpg: not an image"), "{err}");
+    assert!(
+        err.contains("warning: 5 more files are not photos"),
+        "{err}"
+    );
+}
