@@ -68,11 +68,7 @@ pub fn explain(
     limits: Limits,
 ) -> Result<Explanation> {
     let embedder = Embedder::load(model)?;
-    let geo = Geometry {
-        shorter_side: model.sidecar.resize.shorter_side,
-        width: model.sidecar.input.width,
-        height: model.sidecar.input.height,
-    };
+    let geo = model.sidecar.geometry();
     let (fa, ba, va) = load(a, geo, limits, &embedder)?;
     let (fb, bb, vb) = load(b, geo, limits, &embedder)?;
     let distance = cosine_distance(&va, &vb);

@@ -78,6 +78,15 @@ pub struct Sidecar {
 }
 
 impl Sidecar {
+    /// Where the model wants its pixels (resize, then centre crop).
+    pub fn geometry(&self) -> crate::decode::Geometry {
+        crate::decode::Geometry {
+            shorter_side: self.resize.shorter_side,
+            width: self.input.width,
+            height: self.input.height,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Sidecar> {
         let s: Sidecar = serde_json::from_str(text)
             .map_err(|e| Error::Model(format!("invalid sidecar: {e}")))?;

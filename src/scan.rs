@@ -3,7 +3,7 @@
 
 use crate::cache::{self, Cache};
 use crate::decide::{self, Evidence, Judged, Label, Mode, Rules};
-use crate::decode::{self, Geometry, Limits, SkipKind, SkipReason};
+use crate::decode::{self, Limits, SkipKind, SkipReason};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::geometry;
@@ -383,11 +383,7 @@ pub fn walk_and_embed(
             e
         })
     };
-    let geo = Geometry {
-        shorter_side: model.sidecar.resize.shorter_side,
-        width: model.sidecar.input.width,
-        height: model.sidecar.input.height,
-    };
+    let geo = model.sidecar.geometry();
     let t = Instant::now();
     progress.start(Stage::Embed, Some(walked.files.len() as u64));
     let decode_ns = AtomicU64::new(0);
@@ -526,11 +522,7 @@ fn embed_mirrored(
     cache: &Cache,
     cancel: &AtomicBool,
 ) -> Result<Embeddings> {
-    let geo = Geometry {
-        shorter_side: model.sidecar.resize.shorter_side,
-        width: model.sidecar.input.width,
-        height: model.sidecar.input.height,
-    };
+    let geo = model.sidecar.geometry();
     let embedder: OnceLock<std::result::Result<Embedder, String>> = OnceLock::new();
     let vectors: std::result::Result<Vec<Vec<f32>>, String> = photos
         .par_iter()
