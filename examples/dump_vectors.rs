@@ -13,7 +13,13 @@ fn main() -> anyhow::Result<()> {
     let model = ModelSource::bundled()?;
     let opts = scan::ScanOptions::new(roots);
     let cache = neardup::cache::Cache::disabled();
-    let e = scan::walk_and_embed(&opts, &model, &cache, &NoProgress, &AtomicBool::new(false))?;
+    let e = scan::walk_and_embed(
+        &opts,
+        &neardup::embed::LazyEmbedder::new(&model),
+        &cache,
+        &NoProgress,
+        &AtomicBool::new(false),
+    )?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (i, p) in e.photos.iter().enumerate() {
         let line = serde_json::json!({ "path": p.file.path.to_string_lossy(), "vector": e.vectors.row(i) });

@@ -3,7 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::model::{ModelSource, Sidecar};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
 
 type Plan = Arc<TypedRunnableModel>;
@@ -141,6 +143,48 @@ impl Embedder {
                 "pooling {p:?} does not fit an output of rank {r}"
             ))),
         }
+    }
+}
+
+/// An [`Embedder`] loaded on first use and shared by every stage that may
+/// need it: a scan served entirely by the cache never loads the model, and
+/// one that needs it loads it once.
+pub struct LazyEmbedder<'a> {
+    model: &'a ModelSource,
+    cell: OnceLock<std::result::Result<Embedder, String>>,
+    load_ns: AtomicU64,
+}
+
+impl<'a> LazyEmbedder<'a> {
+    pub fn new(model: &'a ModelSource) -> Self {
+        LazyEmbedder {
+            model,
+            cell: OnceLock::new(),
+            load_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub fn model(&self) -> &'a ModelSource {
+        self.model
+    }
+
+    /// The embedder, loading it now if this is the first call.
+    pub fn get(&self) -> std::result::Result<&Embedder, String> {
+        self.cell
+            .get_or_init(|| {
+                let t = Instant::now();
+                let e = Embedder::load(self.model).map_err(|e| e.to_string());
+                self.load_ns
+                    .store(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                e
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Time spent loading the model (zero when it was never loaded).
+    pub fn load_time(&self) -> Duration {
+        Duration::from_nanos(self.load_ns.load(Ordering::Relaxed))
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::cache::{self, Cache};
 use crate::decide::{self, Evidence, Judged, Label, Mode, Rules};
 use crate::decode::{self, Limits, SkipKind, SkipReason};
-use crate::embed::Embedder;
+use crate::embed::LazyEmbedder;
 use crate::error::{Error, Result};
 use crate::geometry;
 use crate::group;
@@ -18,7 +18,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The cosine distance used when neither the user nor the model's sidecar
@@ -114,7 +113,9 @@ pub fn scan(
         )));
     }
 
-    // 1-2. Walk, decode and embed (the cache serves the later stages too).
+    // 1-2. Walk, decode and embed (the cache and the lazily loaded model
+    // serve the later stages too).
+    let embedder = LazyEmbedder::new(model);
     let cache = match &opts.cache {
         Some(path) => Cache::open(path, model, progress),
         None => Cache::disabled(),
@@ -130,7 +131,7 @@ pub fn scan(
         decode_embed_s,
         decode_thread_s,
         embed_thread_s,
-    } = walk_and_embed(opts, model, &cache, progress, cancel)?;
+    } = walk_and_embed(opts, &embedder, &cache, progress, cancel)?;
 
     // 3. Index: hash every vector into the LSH tables, for the radius the
     // mode needs (the threshold, or the geometric check's neighbourhood).
@@ -157,7 +158,7 @@ pub fn scan(
     progress.start(Stage::Verify, Some(candidates.len() as u64));
     let mut near = index::verify(&vectors, &candidates, radius);
     let mirrored: HashSet<(u32, u32)> = if opts.mirror {
-        let flipped = embed_mirrored(&photos, model, opts, &cache, cancel)?;
+        let flipped = embed_mirrored(&photos, &embedder, opts, &cache, cancel)?;
         mirror_pairs(&vectors, &flipped, &mut near, threshold, opts.seed)?
     } else {
         HashSet::new()
@@ -353,7 +354,7 @@ pub struct Embedded {
 /// Walk the roots, then decode and embed every photo.
 pub fn walk_and_embed(
     opts: &ScanOptions,
-    model: &ModelSource,
+    embedder: &LazyEmbedder,
     cache: &Cache,
     progress: &dyn Progress,
     cancel: &AtomicBool,
@@ -373,16 +374,7 @@ pub fn walk_and_embed(
 
     // Decode and embed, one photo per task on every core. The model is
     // loaded on first need: a rescan served by the cache never loads it.
-    let embedder: OnceLock<std::result::Result<Embedder, String>> = OnceLock::new();
-    let model_load_ns = AtomicU64::new(0);
-    let load = || {
-        embedder.get_or_init(|| {
-            let t = Instant::now();
-            let e = Embedder::load(model).map_err(|e| e.to_string());
-            model_load_ns.store(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            e
-        })
-    };
+    let model = embedder.model();
     let geo = model.sidecar.geometry();
     let t = Instant::now();
     progress.start(Stage::Embed, Some(walked.files.len() as u64));
@@ -433,8 +425,8 @@ pub fn walk_and_embed(
             decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
             let outcome = match prepared {
                 Err(reason) => Outcome::Skip(file.path.clone(), reason),
-                Ok(p) => match load() {
-                    Err(e) => Outcome::Fatal(e.clone()),
+                Ok(p) => match embedder.get() {
+                    Err(e) => Outcome::Fatal(e),
                     Ok(embedder) => match embedder.embed(&p.rgb) {
                         Ok(v) => {
                             let entry = cache::Entry {
@@ -476,9 +468,9 @@ pub fn walk_and_embed(
         _ => None,
     }) {
         Some(d) => d,
-        None => load().as_ref().map_err(|e| Error::Model(e.clone()))?.dim(),
+        None => embedder.get().map_err(Error::Model)?.dim(),
     };
-    let model_load_s = Duration::from_nanos(model_load_ns.load(Ordering::Relaxed));
+    let model_load_s = embedder.load_time();
 
     let mut photos = Vec::new();
     let mut vectors = Embeddings::new(dim);
@@ -517,13 +509,12 @@ pub fn walk_and_embed(
 /// the cache or embedded now.
 fn embed_mirrored(
     photos: &[Photo],
-    model: &ModelSource,
+    embedder: &LazyEmbedder,
     opts: &ScanOptions,
     cache: &Cache,
     cancel: &AtomicBool,
 ) -> Result<Embeddings> {
-    let geo = model.sidecar.geometry();
-    let embedder: OnceLock<std::result::Result<Embedder, String>> = OnceLock::new();
+    let geo = embedder.model().sidecar.geometry();
     let vectors: std::result::Result<Vec<Vec<f32>>, String> = photos
         .par_iter()
         .map(|p| {
@@ -542,11 +533,10 @@ fn embed_mirrored(
                 let (px, _) = line.as_chunks_mut::<3>();
                 px.reverse();
             }
-            let embedder = embedder
-                .get_or_init(|| Embedder::load(model).map_err(|e| e.to_string()))
-                .as_ref()
-                .map_err(Clone::clone)?;
-            let v = embedder.embed(&prepared.rgb).map_err(|e| e.to_string())?;
+            let v = embedder
+                .get()?
+                .embed(&prepared.rgb)
+                .map_err(|e| e.to_string())?;
             cache.put(
                 &key,
                 cache::Entry {
@@ -647,9 +637,7 @@ fn same_pixel_pairs(
                 && (a.width, a.height) == (b.width, b.height)
         })
         .collect();
-    let mut needed: Vec<u32> = todo.iter().flat_map(|p| [p.a, p.b]).collect();
-    needed.sort_unstable();
-    needed.dedup();
+    let needed = photos_in(todo.iter().map(|p| (p.a, p.b)));
     let hashes: HashMap<u32, String> = needed
         .par_iter()
         .filter_map(|&i| {
@@ -705,9 +693,7 @@ fn geometric_check(
         }
     }
     let checks = &todo[..];
-    let mut needed: Vec<u32> = checks.iter().flat_map(|&(a, b)| [a, b]).collect();
-    needed.sort_unstable();
-    needed.dedup();
+    let needed = photos_in(checks.iter().copied());
     let params = geometry::OrbParams {
         n_features: rules.geo_features,
         ..Default::default()
@@ -758,6 +744,14 @@ fn geometric_check(
         .collect();
     known.extend(computed);
     Ok(known)
+}
+
+/// The photos that appear in `pairs`, sorted, each once.
+fn photos_in(pairs: impl Iterator<Item = (u32, u32)>) -> Vec<u32> {
+    let mut v: Vec<u32> = pairs.flat_map(|(a, b)| [a, b]).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 fn check_cancel(cancel: &AtomicBool) -> Result<()> {
