@@ -163,6 +163,12 @@ pub struct ScanArgs {
     #[arg(long)]
     pub hidden: bool,
 
+    /// Decode every pixel of every photo (no reduced-scale JPEG decode) and
+    /// skip the cache: slow; for checking that the fast path gives the same
+    /// groups (bench/throughput.py does).
+    #[arg(long, hide = true)]
+    pub plain_decode: bool,
+
     /// Put the seconds spent in each stage into the JSON report (makes the
     /// report differ from run to run).
     #[arg(long)]

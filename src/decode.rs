@@ -38,6 +38,9 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Largest allocation a decoder may make, in bytes.
     pub max_alloc: u64,
+    /// Decode every pixel with the image crate, never at reduced DCT scale:
+    /// slow, for checking that the fast path gives the same report.
+    pub plain: bool,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
         Limits {
             max_pixels: 1 << 28,
             max_alloc: 2 << 30,
+            plain: false,
         }
     }
 }
@@ -213,12 +217,12 @@ impl Raw {
 
 fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReason> {
     let format = sniff(bytes)?;
-    if format == "jpeg" {
+    if format == "jpeg" && !limits.plain {
         match decode_jpeg_scaled(bytes, need, limits) {
             Err(JpegOutcome::Skip(r)) => return Err(r),
             Ok(raw) => return Ok(raw),
-            // Features jpeg-decoder lacks (arithmetic coding, CMYK): fall back
-            // to a full decode with the image crate.
+            // What the scaled path does not handle (CMYK): fall back to a
+            // full decode with the image crate.
             Err(JpegOutcome::Unsupported) => {}
         }
     }
@@ -339,65 +343,33 @@ fn swaps_axes(o: Orientation) -> bool {
 }
 
 fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, JpegOutcome> {
-    use jpeg_decoder::{Decoder, Error as JErr, PixelFormat};
-    let corrupt = |e: JErr| match e {
-        JErr::Unsupported(_) => JpegOutcome::Unsupported,
-        other => JpegOutcome::Skip(SkipReason::new(
+    let decoded = crate::jpeg::decode(bytes, |w, h| {
+        check_size(w as u64, h as u64, limits)?;
+        Ok(match need {
+            Need::Shorter(t) => crate::jpeg::numerator_for(w.min(h), t),
+            Need::Longer(t) => crate::jpeg::numerator_for(w.max(h), t),
+            Need::Full => 8,
+        })
+    })
+    .map_err(|f| match f {
+        crate::jpeg::Failure::Refused(r) => JpegOutcome::Skip(r),
+        crate::jpeg::Failure::Unsupported(_) => JpegOutcome::Unsupported,
+        crate::jpeg::Failure::Corrupt(m) => JpegOutcome::Skip(SkipReason::new(
             SkipKind::Corrupt,
-            format!("damaged JPEG: {other}"),
+            format!("damaged JPEG: {m}"),
         )),
-    };
-    let mut dec = Decoder::new(Cursor::new(bytes));
-    dec.read_info().map_err(corrupt)?;
-    let info = dec.info().ok_or(JpegOutcome::Unsupported)?;
-    if info.pixel_format == PixelFormat::CMYK32 {
-        return Err(JpegOutcome::Unsupported);
-    }
-    let (w, h) = (info.width as u32, info.height as u32);
-    check_size(w as u64, h as u64, limits).map_err(JpegOutcome::Skip)?;
-    let orientation = dec
-        .exif_data()
+    })?;
+    let orientation = decoded
+        .exif
+        .as_deref()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
-    let (side, target) = match need {
-        Need::Shorter(t) => (w.min(h), t),
-        Need::Longer(t) => (w.max(h), t),
-        Need::Full => (0, 0),
-    };
-    if target > 0 && side > target {
-        // The smallest DCT scale whose side still covers the target.
-        let rw = (w as u64 * target as u64).div_ceil(side as u64) as u16;
-        let rh = (h as u64 * target as u64).div_ceil(side as u64) as u16;
-        dec.scale(rw, rh).map_err(corrupt)?;
-    }
-    dec.set_max_decoding_buffer_size(limits.max_alloc.min(usize::MAX as u64) as usize);
-    let pixels = dec.decode().map_err(corrupt)?;
-    let info = dec.info().ok_or(JpegOutcome::Unsupported)?;
-    let (sw, sh) = (info.width as u32, info.height as u32);
-    let rgb = match info.pixel_format {
-        PixelFormat::RGB24 => pixels,
-        PixelFormat::L8 => pixels.iter().flat_map(|&v| [v, v, v]).collect(),
-        PixelFormat::L16 => pixels
-            .chunks_exact(2)
-            .flat_map(|c| {
-                let v = c[0];
-                [v, v, v]
-            })
-            .collect(),
-        PixelFormat::CMYK32 => return Err(JpegOutcome::Unsupported),
-    };
-    if rgb.len() < sw as usize * sh as usize * 3 {
-        return Err(JpegOutcome::Skip(SkipReason::new(
-            SkipKind::Corrupt,
-            "damaged JPEG: short pixel data",
-        )));
-    }
     Ok(Raw {
-        rgb,
-        w: sw,
-        h: sh,
-        full_w: w,
-        full_h: h,
+        rgb: decoded.rgb,
+        w: decoded.width,
+        h: decoded.height,
+        full_w: decoded.full_width,
+        full_h: decoded.full_height,
         orientation,
         format: "jpeg",
     })

@@ -3,10 +3,18 @@
 //!
 //! Every vector is hashed into `L` tables of `k` sign bits each; two photos
 //! become a candidate pair when they share a bucket in at least one table.
-//! The hyperplanes pass through a centre (the mean of the scanned vectors
-//! when that makes the tables cheaper, else the origin): the model's vectors
-//! sit in a narrow cone, and planes through the origin would waste most bits.
-//! Exact distances are always computed on the raw vectors afterwards.
+//! The hyperplanes pass through a centre: the model's own (its sidecar's
+//! `lsh_centre`, the mean of its vectors over reference photos), else the
+//! mean of the scanned vectors, or the origin when that is cheaper. The
+//! model's vectors sit in a cone (all features are non-negative), and planes
+//! through the origin waste most bits on it. Exact distances are always
+//! computed on the raw vectors afterwards.
+//!
+//! The projections of a block of vectors onto a batch of hyperplanes are one
+//! matrix product; the sign bits are packed, one `u64` per vector and table.
+//! Each table is then sorted and its buckets enumerated; a pair is verified
+//! (exact distance) only in the first table where it collides, so candidate
+//! pairs are never collected in one list.
 //!
 //! ## How `k` and `L` are chosen
 //! For a pair at exactly the threshold distance `t` (cosine distance, so a
@@ -86,6 +94,9 @@ pub enum Centre {
     Origin,
     /// Planes through the mean of the scanned vectors.
     DataMean,
+    /// Planes through the centre shipped with the model (the mean of its
+    /// vectors over a reference set of photos): the same for every scan.
+    Model,
 }
 
 /// The size of the LSH tables and how they were chosen.
@@ -95,18 +106,25 @@ pub struct LshPlan {
     pub tables: usize,
     pub seed: u64,
     pub centre: Centre,
+    /// The point the hyperplanes pass through (empty for the origin).
+    pub centre_vector: Vec<f32>,
     /// Probability that a pair exactly at the threshold shares a bucket in
     /// at least one table (a lower bound for closer pairs).
     pub pair_recall_at_threshold: f64,
+    /// Probability that one sign bit differs for a pair exactly at the
+    /// threshold (at most; closer pairs differ less).
+    pub bit_flip_at_threshold: f64,
 }
 
 /// What the user fixed; `None` lets the rule choose.
 #[derive(Debug, Clone, Copy)]
-pub struct LshRequest {
+pub struct LshRequest<'a> {
     pub bits: Option<usize>,
     pub tables: Option<usize>,
     pub seed: u64,
     pub target_recall: f64,
+    /// The model's own centre (its sidecar's `lsh_centre`), if it has one.
+    pub centre: Option<&'a [f32]>,
 }
 
 pub const MAX_BITS: usize = 64;
@@ -189,8 +207,33 @@ fn recall_of(p: f64, bits: usize, tables: usize) -> f64 {
     1.0 - (1.0 - p.powi(bits as i32)).powi(tables as i32)
 }
 
+/// The vector the hyperplanes pass through.
+fn centre_vector(e: &Embeddings, centre: Centre, model: Option<&[f32]>) -> Vec<f32> {
+    match (centre, model) {
+        (Centre::Origin, _) => vec![0f32; e.dim],
+        (Centre::Model, Some(c)) => c.to_vec(),
+        _ => mean_vector(e),
+    }
+}
+
 /// Choose `k`, `L` and the centre for these vectors and this threshold.
 pub fn plan(e: &Embeddings, threshold: f32, req: LshRequest) -> Result<LshPlan> {
+    plan_among(
+        e,
+        threshold,
+        req,
+        &[Centre::Origin, Centre::DataMean, Centre::Model],
+    )
+}
+
+/// [`plan`], with the centre chosen among `allowed` only (the model's centre
+/// needs `req.centre`, the data mean is used only without it).
+pub fn plan_among(
+    e: &Embeddings,
+    threshold: f32,
+    req: LshRequest,
+    allowed: &[Centre],
+) -> Result<LshPlan> {
     if let Some(b) = req.bits {
         if b == 0 || b > MAX_BITS {
             return Err(Error::Param(format!("--bits must be in 1..={MAX_BITS}")));
@@ -203,18 +246,35 @@ pub fn plan(e: &Embeddings, threshold: f32, req: LshRequest) -> Result<LshPlan> 
             )));
         }
     }
+    if let Some(c) = req.centre {
+        if c.len() != e.dim && !e.is_empty() {
+            return Err(Error::Model(format!(
+                "the model's LSH centre has {} numbers, its vectors {}",
+                c.len(),
+                e.dim
+            )));
+        }
+    }
     let n = e.len();
     let t = threshold as f64;
-    let mean = mean_vector(e);
+    // The shifted centre: the model's own when it ships one, else the mean
+    // of these vectors.
+    let shifted = if req.centre.is_some() {
+        Centre::Model
+    } else {
+        Centre::DataMean
+    };
+    let mean = centre_vector(e, shifted, req.centre);
     let r_min = (0..n)
+        .into_par_iter()
         .map(|i| norm(&sub(e.row(i), &mean)) as f64)
-        .fold(f64::INFINITY, f64::min);
+        .reduce(|| f64::INFINITY, f64::min);
     // Angles of a seeded sample of random pairs, in both centrings.
     let mut rng = SplitMix64::new(req.seed ^ 0x5EED_5A3F_1E00_0001);
     let total_pairs = n * n.saturating_sub(1) / 2;
     let samples = total_pairs.min(4000);
     let mut angles_origin = Vec::with_capacity(samples);
-    let mut angles_mean = Vec::with_capacity(samples);
+    let mut angles_shifted = Vec::with_capacity(samples);
     while angles_origin.len() < samples {
         let i = rng.below(n as u64) as usize;
         let j = rng.below(n as u64) as usize;
@@ -222,25 +282,17 @@ pub fn plan(e: &Embeddings, threshold: f32, req: LshRequest) -> Result<LshPlan> 
             continue;
         }
         let (a, b) = (e.row(i), e.row(j));
-        angles_origin.push(
-            (dot(a, b) / (norm(a) * norm(b)).max(1e-12))
-                .clamp(-1.0, 1.0)
-                .acos() as f64,
-        );
-        let (ca, cb) = (sub(a, &mean), sub(b, &mean));
-        angles_mean.push(
-            (dot(&ca, &cb) / (norm(&ca) * norm(&cb)).max(1e-12))
-                .clamp(-1.0, 1.0)
-                .acos() as f64,
-        );
+        angles_origin.push(angle(a, b));
+        angles_shifted.push(angle(&sub(a, &mean), &sub(b, &mean)));
     }
+    let d = e.dim.max(1) as f64;
     let mut best: Option<(f64, LshPlan)> = None;
     let candidates = [
         (Centre::Origin, 1.0, &angles_origin),
-        (Centre::DataMean, r_min, &angles_mean),
+        (shifted, r_min, &angles_shifted),
     ];
     for (centre, r, angles) in candidates {
-        if n < 2 && centre == Centre::DataMean {
+        if (n < 2 && centre == Centre::DataMean) || !allowed.contains(&centre) {
             continue;
         }
         let p1 = bit_prob_at_threshold(t, r);
@@ -269,15 +321,28 @@ pub fn plan(e: &Embeddings, threshold: f32, req: LshRequest) -> Result<LshPlan> 
                     .sum::<f64>()
                     / angles.len() as f64
             };
-            // Relative costs: one projection per bit per table per vector,
-            // one distance (plus sorting) per candidate in each table.
-            let cost = (n * k * tables) as f64 + 2.0 * tables as f64 * total_pairs as f64 * chance;
+            // Estimated work in multiply-adds: the projections (d per bit
+            // per table per vector, in a matrix product), sorting each table
+            // (taken as 64 per vector), and for every chance collision the
+            // comparison with the earlier tables and the sketch screen: two
+            // random reads of a photo's codes, measured by examples/lsh_bench
+            // at about 4,000 multiply-adds of the matrix product.
+            let (nf, lf, kf) = (n as f64, tables as f64, k as f64);
+            let cost =
+                nf * d * kf * lf + 64.0 * nf * lf + 4000.0 * lf * total_pairs as f64 * chance;
+            let centre_vector = if centre == Centre::Origin {
+                Vec::new()
+            } else {
+                mean.clone()
+            };
             let plan = LshPlan {
                 bits: k,
                 tables,
                 seed: req.seed,
                 centre,
+                centre_vector,
                 pair_recall_at_threshold: recall,
+                bit_flip_at_threshold: 1.0 - p1,
             };
             if best.as_ref().is_none_or(|(c, _)| cost < *c) {
                 best = Some((cost, plan));
@@ -290,6 +355,12 @@ pub fn plan(e: &Embeddings, threshold: f32, req: LshRequest) -> Result<LshPlan> 
             req.target_recall * 100.0
         ))
     })
+}
+
+fn angle(a: &[f32], b: &[f32]) -> f64 {
+    (dot(a, b) / (norm(a) * norm(b)).max(1e-12))
+        .clamp(-1.0, 1.0)
+        .acos() as f64
 }
 
 /// The hyperplanes of one table: `bits` rows of `dim` Gaussian numbers, from
@@ -310,67 +381,173 @@ fn hyperplanes(seed: u64, table: usize, bits: usize, dim: usize) -> Vec<f32> {
 pub struct CandidateStats {
     /// Bucket collisions summed over tables (before deduplication).
     pub collisions: u64,
-    /// Distinct candidate pairs.
-    pub pairs: u64,
+    /// Distinct candidate pairs that passed the sketch screen: each had its
+    /// exact distance computed once.
+    pub exact: u64,
 }
 
-/// All distinct pairs `(i, j)`, `i < j`, that share a bucket in at least one
-/// table, sorted.
-pub fn candidate_pairs(e: &Embeddings, plan: &LshPlan) -> (Vec<(u32, u32)>, CandidateStats) {
-    let n = e.len();
-    let dim = e.dim;
-    let centre = match plan.centre {
-        Centre::Origin => vec![0f32; dim],
-        Centre::DataMean => mean_vector(e),
-    };
-    let centred: Vec<f32> = (0..n).flat_map(|i| sub(e.row(i), &centre)).collect();
-    let mut all: Vec<u64> = Vec::new();
-    let mut collisions = 0u64;
-    for table in 0..plan.tables {
-        let planes = hyperplanes(plan.seed, table, plan.bits, dim);
-        let mut codes: Vec<(u64, u32)> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let v = &centred[i * dim..(i + 1) * dim];
-                let mut code = 0u64;
-                for b in 0..plan.bits {
-                    if dot(v, &planes[b * dim..(b + 1) * dim]) >= 0.0 {
-                        code |= 1 << b;
+/// Rows of vectors projected together: large enough for the matrix product
+/// to reuse each hyperplane across rows, small enough to stay in cache.
+const HASH_BLOCK: usize = 256;
+/// Hyperplanes projected in one pass (bounds the planes kept in memory).
+const PLANES_PER_PASS: usize = 1024;
+
+/// Every vector's code in every table, packed: `codes[i * tables + t]` holds
+/// the `bits` sign bits of vector `i` in table `t`. The projections of a
+/// block of rows onto a batch of hyperplanes are one matrix product.
+pub fn hash_all(e: &Embeddings, plan: &LshPlan) -> Vec<u64> {
+    let (n, dim, k, l) = (e.len(), e.dim, plan.bits, plan.tables);
+    let mut codes = vec![0u64; n * l];
+    if n == 0 {
+        return codes;
+    }
+    let tables_per_pass = (PLANES_PER_PASS / k).max(1);
+    let mut first = 0;
+    while first < l {
+        let last = (first + tables_per_pass).min(l);
+        let m = (last - first) * k;
+        let planes: Vec<f32> = (first..last)
+            .flat_map(|t| hyperplanes(plan.seed, t, k, dim))
+            .collect();
+        // sign(p · (v − c)) = sign(p · v − p · c): project the raw rows.
+        let offsets: Vec<f32> = if plan.centre_vector.is_empty() {
+            vec![0.0; m]
+        } else {
+            (0..m)
+                .map(|r| dot(&planes[r * dim..(r + 1) * dim], &plan.centre_vector))
+                .collect()
+        };
+        codes
+            .par_chunks_mut(HASH_BLOCK * l)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let rows = out.len() / l;
+                let start = block * HASH_BLOCK;
+                let mut proj = vec![0f32; rows * m];
+                // SAFETY: the three buffers hold rows x dim, m x dim (read
+                // as its transpose, dim x m) and rows x m floats, with the
+                // strides given.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        rows,
+                        dim,
+                        m,
+                        1.0,
+                        e.data[start * dim..].as_ptr(),
+                        dim as isize,
+                        1,
+                        planes.as_ptr(),
+                        1,
+                        dim as isize,
+                        0.0,
+                        proj.as_mut_ptr(),
+                        m as isize,
+                        1,
+                    );
+                }
+                for r in 0..rows {
+                    let p = &proj[r * m..(r + 1) * m];
+                    for (tt, t) in (first..last).enumerate() {
+                        let mut code = 0u64;
+                        for b in 0..k {
+                            if p[tt * k + b] >= offsets[tt * k + b] {
+                                code |= 1 << b;
+                            }
+                        }
+                        out[r * l + t] = code;
                     }
                 }
-                (code, i as u32)
-            })
-            .collect();
-        codes.sort_unstable();
-        let mut start = 0;
-        while start < codes.len() {
-            let mut end = start + 1;
-            while end < codes.len() && codes[end].0 == codes[start].0 {
-                end += 1;
-            }
-            for x in start..end {
-                for y in x + 1..end {
-                    let (i, j) = (codes[x].1, codes[y].1);
-                    all.push(((i.min(j) as u64) << 32) | i.max(j) as u64);
-                    collisions += 1;
+            });
+        first = last;
+    }
+    codes
+}
+
+/// Bits of the sketch that screens candidates before their exact distance.
+const SKETCH_BITS: usize = 512;
+
+/// Every pair that shares a bucket in at least one table, passes `keep`, and
+/// is within `radius` (exact distance), sorted by `(a, b)`.
+///
+/// Tables are bucketed in parallel, one sorted column of codes at a time.
+/// A pair is verified only in the first table where it collides (its codes
+/// in the earlier tables are compared), so no list of candidates is ever
+/// built: memory is the packed codes plus one table's column.
+///
+/// Before that, every collision is screened by the Hamming
+/// distance between the codes of the first tables (up to 512 bits, one
+/// cache line per photo instead of the whole vector): a pair is dropped only
+/// when more bits differ than a pair at the radius would show with
+/// probability 1 in 30,000 (the binomial tail at 4 standard deviations).
+pub fn search(
+    e: &Embeddings,
+    plan: &LshPlan,
+    radius: f32,
+    keep: impl Fn(u32, u32) -> bool + Sync,
+) -> (Vec<ScoredPair>, CandidateStats) {
+    let (n, l, k) = (e.len(), plan.tables, plan.bits);
+    let codes = hash_all(e, plan);
+    let sketch_words = l.min(SKETCH_BITS.div_ceil(k));
+    let sketch_bits = (sketch_words * k) as f64;
+    let q = plan.bit_flip_at_threshold.clamp(0.0, 1.0);
+    let max_flips = if sketch_bits >= 64.0 && q < 0.5 {
+        (sketch_bits * q + 4.0 * (sketch_bits * q * (1.0 - q)).sqrt()).ceil() as u32 + 1
+    } else {
+        u32::MAX
+    };
+    let per_table: Vec<(Vec<ScoredPair>, CandidateStats)> = (0..l)
+        .into_par_iter()
+        .map(|t| {
+            let mut column: Vec<(u64, u32)> =
+                (0..n).map(|i| (codes[i * l + t], i as u32)).collect();
+            column.sort_unstable();
+            let mut found = Vec::new();
+            let mut st = CandidateStats::default();
+            for bucket in column.chunk_by(|x, y| x.0 == y.0) {
+                for (x, &(_, i)) in bucket.iter().enumerate() {
+                    let ci = &codes[i as usize * l..(i as usize + 1) * l];
+                    for &(_, j) in &bucket[x + 1..] {
+                        st.collisions += 1;
+                        if !keep(i, j) {
+                            continue;
+                        }
+                        let cj = &codes[j as usize * l..(j as usize + 1) * l];
+                        // The screen first: it reads one cache line.
+                        let flips: u32 = ci[..sketch_words]
+                            .iter()
+                            .zip(&cj[..sketch_words])
+                            .map(|(a, b)| (a ^ b).count_ones())
+                            .sum();
+                        if flips > max_flips {
+                            continue;
+                        }
+                        if ci[..t].iter().zip(&cj[..t]).any(|(a, b)| a == b) {
+                            continue; // verified in an earlier table
+                        }
+                        st.exact += 1;
+                        let d = cosine_distance(e.row(i as usize), e.row(j as usize));
+                        if d <= radius {
+                            found.push(ScoredPair {
+                                a: i,
+                                b: j,
+                                distance: d,
+                            });
+                        }
+                    }
                 }
             }
-            start = end;
-        }
-        // Keep memory bounded by the number of distinct pairs.
-        if all.len() > 4 * n.max(1024) {
-            all.par_sort_unstable();
-            all.dedup();
-        }
+            (found, st)
+        })
+        .collect();
+    let mut stats = CandidateStats::default();
+    let mut found = Vec::new();
+    for (f, st) in per_table {
+        found.extend(f);
+        stats.collisions += st.collisions;
+        stats.exact += st.exact;
     }
-    all.par_sort_unstable();
-    all.dedup();
-    let pairs: Vec<(u32, u32)> = all.iter().map(|p| ((p >> 32) as u32, *p as u32)).collect();
-    let stats = CandidateStats {
-        collisions,
-        pairs: pairs.len() as u64,
-    };
-    (pairs, stats)
+    found.sort_unstable_by_key(|p| (p.a, p.b));
+    (found, stats)
 }
 
 /// A pair of photos (indices into the embeddings) and their exact distance.
@@ -379,17 +556,6 @@ pub struct ScoredPair {
     pub a: u32,
     pub b: u32,
     pub distance: f32,
-}
-
-/// Exact distances of the candidates; keep those at or under the threshold.
-pub fn verify(e: &Embeddings, candidates: &[(u32, u32)], threshold: f32) -> Vec<ScoredPair> {
-    candidates
-        .par_iter()
-        .filter_map(|&(a, b)| {
-            let d = cosine_distance(e.row(a as usize), e.row(b as usize));
-            (d <= threshold).then_some(ScoredPair { a, b, distance: d })
-        })
-        .collect()
 }
 
 /// Every pair under the threshold by brute force (for tests and benchmarks).
@@ -480,12 +646,13 @@ pub(crate) mod tests {
                     tables: None,
                     seed,
                     target_recall: 0.99,
+                    centre: None,
                 },
             )
             .unwrap();
             assert!(plan.pair_recall_at_threshold >= 0.99, "{plan:?}");
-            let (cands, stats) = candidate_pairs(&e, &plan);
-            let found = pair_set(&verify(&e, &cands, threshold));
+            let (near, stats) = search(&e, &plan, threshold, |_, _| true);
+            let found = pair_set(&near);
             let truth = pair_set(&brute_force(&e, threshold));
             assert!(truth.len() >= 1000, "planted pairs: {}", truth.len());
             let hit = truth.iter().filter(|p| found.contains(p)).count();
@@ -494,12 +661,44 @@ pub(crate) mod tests {
             // And LSH prunes: well under the number of all pairs.
             let all = (e.len() * (e.len() - 1) / 2) as u64;
             assert!(
-                stats.pairs < all / 3,
-                "{} candidates of {all} with {plan:?}",
-                stats.pairs
+                stats.exact < all / 3,
+                "{} exact distances of {all} pairs with {plan:?}",
+                stats.exact
             );
             // Nothing found is over the threshold.
             assert!(found.is_subset(&truth));
+        }
+    }
+
+    #[test]
+    fn a_fixed_centre_needs_fewer_candidates_than_the_origin_at_equal_recall() {
+        let threshold = 0.21;
+        let e = planted(2000, 500, 256, threshold, 5);
+        // The centre as a model ships it: the mean of other vectors of the
+        // same kind.
+        let centre = mean_vector(&planted(500, 0, 256, threshold, 6));
+        let req = LshRequest {
+            bits: None,
+            tables: None,
+            seed: 3,
+            target_recall: 0.99,
+            centre: Some(&centre),
+        };
+        let shifted = plan_among(&e, threshold, req, &[Centre::Model]).unwrap();
+        let origin = plan_among(&e, threshold, req, &[Centre::Origin]).unwrap();
+        assert_eq!(shifted.centre, Centre::Model);
+        assert!(shifted.pair_recall_at_threshold >= 0.99);
+        assert!(origin.pair_recall_at_threshold >= 0.99);
+        let (found_s, st_s) = search(&e, &shifted, threshold, |_, _| true);
+        let (found_o, st_o) = search(&e, &origin, threshold, |_, _| true);
+        assert!(
+            st_s.collisions < st_o.collisions,
+            "centre {st_s:?} ({shifted:?}) vs origin {st_o:?} ({origin:?})"
+        );
+        let truth = pair_set(&brute_force(&e, threshold));
+        for found in [&found_s, &found_o] {
+            let hit = pair_set(found).intersection(&truth).count();
+            assert!(hit as f64 >= 0.99 * truth.len() as f64);
         }
     }
 
@@ -514,6 +713,7 @@ pub(crate) mod tests {
                 tables: Some(5),
                 seed: 1,
                 target_recall: 0.99,
+                centre: None,
             },
         )
         .unwrap();
@@ -527,6 +727,7 @@ pub(crate) mod tests {
                 tables: None,
                 seed: 1,
                 target_recall: 0.99,
+                centre: None,
             },
         )
         .unwrap();
@@ -538,7 +739,8 @@ pub(crate) mod tests {
                 bits: Some(65),
                 tables: None,
                 seed: 1,
-                target_recall: 0.99
+                target_recall: 0.99,
+                centre: None,
             }
         )
         .is_err());
@@ -552,9 +754,14 @@ pub(crate) mod tests {
             tables: Some(8),
             seed: 42,
             target_recall: 0.99,
+            centre: None,
         };
         let p = plan(&e, 0.2, req).unwrap();
-        assert_eq!(candidate_pairs(&e, &p).0, candidate_pairs(&e, &p).0);
+        assert_eq!(hash_all(&e, &p), hash_all(&e, &p));
+        assert_eq!(
+            search(&e, &p, 0.5, |_, _| true),
+            search(&e, &p, 0.5, |_, _| true)
+        );
         assert_ne!(hyperplanes(42, 0, 4, 8), hyperplanes(43, 0, 4, 8));
         assert_ne!(hyperplanes(42, 0, 4, 8), hyperplanes(42, 1, 4, 8));
     }
@@ -570,10 +777,11 @@ pub(crate) mod tests {
                 tables: None,
                 seed: 1,
                 target_recall: 0.99,
+                centre: None,
             },
         )
         .unwrap();
-        assert!(candidate_pairs(&e, &p).0.is_empty());
+        assert!(search(&e, &p, 0.2, |_, _| true).0.is_empty());
         e.push(&[1.0, 0.0, 0.0, 0.0]);
         let p = plan(
             &e,
@@ -583,10 +791,11 @@ pub(crate) mod tests {
                 tables: None,
                 seed: 1,
                 target_recall: 0.99,
+                centre: None,
             },
         )
         .unwrap();
-        assert!(candidate_pairs(&e, &p).0.is_empty());
+        assert!(search(&e, &p, 0.2, |_, _| true).0.is_empty());
         e.push(&[1.0, 0.0, 0.0, 0.0]);
         let p = plan(
             &e,
@@ -596,12 +805,12 @@ pub(crate) mod tests {
                 tables: None,
                 seed: 1,
                 target_recall: 0.99,
+                centre: None,
             },
         )
         .unwrap();
-        let (c, _) = candidate_pairs(&e, &p);
         assert_eq!(
-            verify(&e, &c, 0.2),
+            search(&e, &p, 0.2, |_, _| true).0,
             vec![ScoredPair {
                 a: 0,
                 b: 1,

@@ -15,6 +15,7 @@ pub mod explain;
 pub mod geometry;
 pub mod group;
 pub mod index;
+mod jpeg;
 pub mod model;
 pub mod progress;
 pub mod report;

@@ -187,7 +187,8 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     opts.mode = args.mode.into();
     opts.min_inliers = args.min_inliers;
     opts.mirror = args.mirror;
-    opts.cache = if args.no_cache {
+    opts.limits.plain = args.plain_decode;
+    opts.cache = if args.no_cache || args.plain_decode {
         None
     } else {
         args.cache.clone().or_else(neardup::cache::default_path)

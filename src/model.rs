@@ -75,6 +75,23 @@ pub struct Sidecar {
     pub default_threshold: Option<f32>,
     #[serde(default)]
     pub licence: Option<String>,
+    /// The point the LSH hyperplanes pass through: the mean of the model's
+    /// vectors over a reference set of photos. Optional; without it the
+    /// planes pass through the origin or the scan's own mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lsh_centre: Option<LshCentre>,
+}
+
+/// See [`Sidecar::lsh_centre`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LshCentre {
+    /// Where the numbers come from.
+    #[serde(default)]
+    pub about: String,
+    /// How many photos were averaged.
+    #[serde(default)]
+    pub photos: u64,
+    pub vector: Vec<f32>,
 }
 
 impl Sidecar {

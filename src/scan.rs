@@ -88,9 +88,9 @@ enum Outcome {
 }
 
 /// Cache kind of the pixel hashes (see [`decode::pixel_hash`]).
-const PIXELS_FACT: &str = "pixels/1";
+const PIXELS_FACT: &str = "pixels/2";
 /// Bumped whenever the geometric check changes its counts.
-const GEOMETRY_VERSION: u32 = 1;
+const GEOMETRY_VERSION: u32 = 2;
 
 /// Files larger than this are not read (no photo is this big).
 const MAX_FILE_BYTES: u64 = 4 << 30;
@@ -140,26 +140,29 @@ pub fn scan(
     let radius = rules.search_radius();
     let t = Instant::now();
     progress.start(Stage::Index, None);
+    let centre = lsh_centre(model);
     let req = LshRequest {
         bits: opts.bits,
         tables: opts.tables,
         seed: opts.seed,
         target_recall: TARGET_RECALL,
+        centre,
     };
     let plan = index::plan(&vectors, radius, req)?;
-    let (candidates, cstats) = index::candidate_pairs(&vectors, &plan);
+    // Candidates from shared buckets, each verified by its exact distance
+    // as it is found (no list of candidates is built).
+    let (mut near, cstats) = index::search(&vectors, &plan, radius, |_, _| true);
     progress.finish(Stage::Index);
     let index_s = t.elapsed();
     check_cancel(cancel)?;
 
-    // 4. Verify: exact distances of the candidates, then what else a pair
-    // needs: same bytes, same pixels, the geometric check.
+    // 4. Verify: what else a pair needs: same bytes, same pixels, the
+    // geometric check.
     let t = Instant::now();
-    progress.start(Stage::Verify, Some(candidates.len() as u64));
-    let mut near = index::verify(&vectors, &candidates, radius);
+    progress.start(Stage::Verify, Some(near.len() as u64));
     let mirrored: HashSet<(u32, u32)> = if opts.mirror {
         let flipped = embed_mirrored(&photos, &embedder, opts, &cache, cancel)?;
-        mirror_pairs(&vectors, &flipped, &mut near, threshold, opts.seed)?
+        mirror_pairs(&vectors, &flipped, &mut near, threshold, opts.seed, centre)?
     } else {
         HashSet::new()
     };
@@ -313,7 +316,7 @@ pub fn scan(
             files_seen,
             photos_embedded: photos.len() as u64,
             files_skipped: skipped.len() as u64,
-            candidate_pairs: cstats.pairs,
+            candidate_pairs: cstats.exact,
             bucket_collisions: cstats.collisions,
             verified_pairs: judged.len() as u64,
             geometric_checks: checks.len() as u64,
@@ -560,6 +563,15 @@ fn embed_mirrored(
     Ok(out)
 }
 
+/// The model's LSH centre, when its sidecar has one.
+fn lsh_centre(model: &ModelSource) -> Option<&[f32]> {
+    model
+        .sidecar
+        .lsh_centre
+        .as_ref()
+        .map(|c| c.vector.as_slice())
+}
+
 /// Add to `near` the pairs whose mirror images are within the threshold
 /// (photo i against the flipped photo j), keeping the smaller distance;
 /// returns the pairs found only through a mirror.
@@ -569,6 +581,7 @@ fn mirror_pairs(
     near: &mut Vec<index::ScoredPair>,
     threshold: f32,
     seed: u64,
+    centre: Option<&[f32]>,
 ) -> Result<HashSet<(u32, u32)>> {
     let n = vectors.len();
     let mut both = vectors.clone();
@@ -578,14 +591,14 @@ fn mirror_pairs(
         tables: None,
         seed,
         target_recall: TARGET_RECALL,
+        centre,
     };
     let plan = index::plan(&both, threshold, req)?;
-    let (cands, _) = index::candidate_pairs(&both, &plan);
-    let cross: Vec<(u32, u32)> = cands
-        .into_iter()
-        .filter(|&(a, b)| (a as usize) < n && (b as usize) >= n && a as usize != b as usize - n)
-        .collect();
-    let found = index::verify(&both, &cross, threshold);
+    // Photo i against the flipped photo j (never itself).
+    let n32 = n as u32;
+    let (found, _) = index::search(&both, &plan, threshold, |a, b| {
+        a < n32 && b >= n32 && a != b - n32
+    });
     let mut best: HashMap<(u32, u32), f32> = HashMap::new();
     for p in found {
         let (i, j) = (p.a, p.b - n as u32);
