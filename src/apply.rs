@@ -1034,12 +1034,9 @@ pub fn apply(
                 );
                 continue;
             }
-            match check_target(t, g, &plan, opts) {
-                Err((why, kind)) => {
-                    push(&mut summary, skip(why, kind));
-                    continue;
-                }
-                Ok(()) => {}
+            if let Err((why, kind)) = check_target(t, g, &plan, opts) {
+                push(&mut summary, skip(why, kind));
+                continue;
             }
             let identical = t.member.content == g.keeper.member.content;
             let to = match opts.action {
@@ -1585,10 +1582,8 @@ fn restore(
                             path.display()
                         ));
                     }
-                    if execute {
-                        if fs::symlink_metadata(path).is_ok() {
-                            fs::remove_file(path).map_err(|err| err.to_string())?;
-                        }
+                    if execute && fs::symlink_metadata(path).is_ok() {
+                        fs::remove_file(path).map_err(|err| err.to_string())?;
                     }
                     return mv_back(backup);
                 }

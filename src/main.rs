@@ -507,7 +507,7 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
         },
         cancel,
     )?;
-    drop(print_step);
+
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
