@@ -14,15 +14,19 @@
 //!   "parameters": { "metric": "cosine_distance", "threshold", "bits", "tables", "seed",
 //!                   "centre": "origin" | "data_mean", "bits_from": "auto" | "user",
 //!                   "tables_from": "auto" | "user", "target_recall",
-//!                   "pair_recall_at_threshold", "hidden", "roots": [..] },
+//!                   "pair_recall_at_threshold", "hidden", "roots": [..],
+//!                   "reference": [..], "keep": [criterion, ..] },
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
 //!               "bucket_collisions", "verified_pairs", "groups", "photos_in_groups",
 //!               "skipped": [ { "path", "kind", "reason" } ],
 //!               "seconds"?: { "walk", "model_load", "decode_embed", "decode_thread",
 //!                             "embed_thread", "index", "verify", "group", "total" } },
 //!   "groups": [ { "id", "files": [path, ..],
-//!                 "members": [ { "path", "bytes", "width", "height", "format" } ],
-//!                 "pairs":   [ { "a", "b", "distance" } ] } ]
+//!                 "members": [ { "path", "bytes", "width", "height", "format",
+//!                                "mtime_ns"?, "modified"?, "content"?, "captured"?,
+//!                                "camera"?, "gps", "exif_fields", "reference"? } ],
+//!                 "pairs":   [ { "a", "b", "distance" } ],
+//!                 "keeper"?, "keeper_reason"? } ]
 //! }
 //! ```
 //! - Distances are cosine distances `1 − cos` between the L2-normalised
