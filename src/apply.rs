@@ -416,13 +416,15 @@ fn validate(report: &Report, opts: &ApplyOptions) -> Result<Plan> {
             }
             Some(k) => k,
         };
+        if !g.members.iter().any(|m| &m.path == keeper) {
+            problems.push(format!(
+                "group {}: the keeper {keeper} is not one of its members",
+                g.id
+            ));
+            continue;
+        }
+        // A keeper outside the roots was reported above.
         let Some(ki) = targets.iter().position(|t| &t.member.path == keeper) else {
-            if targets.len() == g.members.len() {
-                problems.push(format!(
-                    "group {}: the keeper {keeper} is not one of its members",
-                    g.id
-                ));
-            }
             continue;
         };
         let keeper = targets.remove(ki);
@@ -1690,4 +1692,103 @@ fn restore_from_trash(
         "this platform's trash cannot be restored from here: restore it from the desktop trash"
             .into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_resolves_dots_lexically() {
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d.jpg")),
+            PathBuf::from("/a/c/d.jpg")
+        );
+        assert_eq!(normalize(Path::new("/a/../../etc")), PathBuf::from("/etc"));
+        assert!(normalize(Path::new("x.jpg")).is_absolute());
+    }
+
+    #[test]
+    fn faults_parse() {
+        let f = Faults::parse("abort_at=3, enospc_after=10,force_copy").unwrap();
+        assert_eq!(
+            f,
+            Faults {
+                abort_at: Some(3),
+                enospc_after: Some(10),
+                force_copy: true
+            }
+        );
+        assert!(Faults::parse("abort_at=x").is_err());
+        assert!(Faults::parse("explode").is_err());
+        assert_eq!(Faults::parse("").unwrap(), Faults::default());
+    }
+
+    #[test]
+    fn free_names_never_collide() {
+        let d = tempfile::tempdir().unwrap();
+        let want = d.path().join("a.jpg");
+        let mut reserved = HashSet::new();
+        assert_eq!(free_name(&want, &reserved), want);
+        fs::write(&want, b"x").unwrap();
+        let one = free_name(&want, &reserved);
+        assert_eq!(one, d.path().join("a-1.jpg"));
+        reserved.insert(one);
+        assert_eq!(free_name(&want, &reserved), d.path().join("a-2.jpg"));
+    }
+
+    #[test]
+    fn validation_lists_every_problem() {
+        let mut r = crate::report::tests::sample();
+        r.parameters.roots = vec!["/photos".into()];
+        let g = &mut r.groups[0];
+        g.members[0].path = "/photos/a.jpg".into();
+        g.members[1].path = "/elsewhere/b.png".into();
+        g.files = vec!["/photos/a.jpg".into(), "/elsewhere/b.png".into()];
+        g.keeper = Some("/photos/zzz.jpg".into());
+        let mut dup = g.clone();
+        dup.id = 2;
+        r.groups.push(dup);
+        let err = validate(&r, &ApplyOptions::new(Action::Move))
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "is outside the scanned roots",
+            "is not one of its members",
+            "is listed in groups 1 and 2",
+            "move needs a destination",
+            "nothing was touched",
+        ] {
+            assert!(err.contains(want), "{want}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_torn_last_journal_line_is_ignored_but_a_torn_middle_is_not() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("j.jsonl");
+        let head = r#"{"neardup_journal":1,"tool_version":"0.1.0","action":"delete"}"#;
+        let entry =
+            r#"{"seq":1,"state":"begin","op":"delete","path":"/nowhere/x.jpg","content":"1:00"}"#;
+        fs::write(&p, format!("{head}\n{entry}\n{{\"seq\":1,\"sta")).unwrap();
+        let (_, entries, torn) = read_journal(&p).unwrap();
+        assert!(torn);
+        assert_eq!(entries.len(), 1);
+        fs::write(&p, format!("{head}\n{{\"seq\":1,\"sta\n{entry}\n")).unwrap();
+        assert!(read_journal(&p).is_err());
+        fs::write(
+            &p,
+            "{\"neardup_journal\":2,\"tool_version\":\"9\",\"action\":\"move\"}\n",
+        )
+        .unwrap();
+        assert!(read_journal(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("version 2"));
+        fs::write(&p, "not json\n").unwrap();
+        assert!(read_journal(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not a neardup journal"));
+    }
 }
