@@ -24,9 +24,101 @@ pub enum Command {
     Scan(ScanArgs),
     /// Say whether two photos are near-duplicates, and why (every number behind it).
     Explain(ExplainArgs),
+    /// Carry out a plan (a scan's JSON report): keep each group's keeper, and
+    /// move, trash, link or delete the others. A dry run unless --execute.
+    #[command(after_help = APPLY_EXIT_CODES)]
+    Apply(ApplyArgs),
+    /// Restore what an apply journal records (newest first). A dry run unless --execute.
+    #[command(after_help = UNDO_EXIT_CODES)]
+    Undo(UndoArgs),
     /// Inspect or clean the embedding cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+}
+
+const APPLY_EXIT_CODES: &str = "\
+Exit codes:
+  0    every planned action was done (or, in a dry run, can be done) or skipped
+       for a reason it states (changed or gone since the scan, reference folder...)
+  1    some actions failed (the files are where they were) or the run stopped early
+  2    usage error or a plan that cannot be applied: nothing was touched
+  130  interrupted (Ctrl-C): the current file is finished, the journal is complete";
+
+const UNDO_EXIT_CODES: &str = "\
+Exit codes:
+  0    everything recorded was restored (or had nothing to restore)
+  1    some entries could not be restored (deleted files, something else in the way)
+  2    usage error or a file that is not a neardup journal: nothing was touched
+  130  interrupted (Ctrl-C)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActionArg {
+    /// Move under --to DIR, keeping the folder structure (never overwrites).
+    Move,
+    /// Move to the desktop trash.
+    Trash,
+    /// Replace by a hard link to the keeper (identical files; others need --to).
+    Hardlink,
+    /// Replace by a symbolic link to the keeper (identical files; others need --to).
+    Symlink,
+    /// Delete for good (not undoable).
+    Delete,
+}
+
+impl From<ActionArg> for neardup::apply::Action {
+    fn from(a: ActionArg) -> Self {
+        use neardup::apply::Action;
+        match a {
+            ActionArg::Move => Action::Move,
+            ActionArg::Trash => Action::Trash,
+            ActionArg::Hardlink => Action::Hardlink,
+            ActionArg::Symlink => Action::Symlink,
+            ActionArg::Delete => Action::Delete,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The plan: a report written by `neardup scan -o plan.json` (may be edited).
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    /// What to do with the members that are not kept.
+    #[arg(long, value_enum)]
+    pub action: ActionArg,
+    /// Destination folder of move; for hardlink/symlink, where members that are
+    /// not byte-identical to the keeper are moved before being linked.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Really do it (otherwise a dry run that changes nothing).
+    #[arg(long)]
+    pub execute: bool,
+    /// The undo journal [default: PLAN's name with .journal.jsonl, next to it;
+    /// never overwritten].
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Another folder whose files are always kept (besides the plan's).
+    #[arg(long, value_name = "DIR")]
+    pub reference: Vec<PathBuf>,
+    /// Print the outcome as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only problems and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UndoArgs {
+    /// The journal written by `neardup apply --execute`.
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+    /// Really restore (otherwise a dry run that changes nothing).
+    #[arg(long)]
+    pub execute: bool,
+    /// Print the outcome as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,6 +260,17 @@ pub struct ScanArgs {
     /// groups (bench/throughput.py does).
     #[arg(long, hide = true)]
     pub plain_decode: bool,
+
+    /// How each group's keeper is chosen: criteria in order, comma-separated
+    /// (pixels, largest, smallest, format, exif, oldest, newest, path); the
+    /// default ones not named follow [default: pixels,largest,format,exif,oldest,path].
+    #[arg(long, value_name = "LIST")]
+    pub keep: Option<String>,
+
+    /// A folder whose files are always kept and never touched by apply (scanned
+    /// too). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub reference: Vec<PathBuf>,
 
     /// Put the seconds spent in each stage into the JSON report (makes the
     /// report differ from run to run).

@@ -25,6 +25,10 @@ pub enum Error {
     /// A parameter is out of range.
     #[error("invalid parameter: {0}")]
     Param(String),
+    /// A plan (a report given to `apply`) or an undo journal cannot be
+    /// used; nothing was touched.
+    #[error("{0}")]
+    Plan(String),
     /// The run was interrupted (Ctrl-C).
     #[error("interrupted")]
     Cancelled,
@@ -39,7 +43,11 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::Root { .. } | Error::RootKind { .. } | Error::Model(_) | Error::Param(_)
+            Error::Root { .. }
+                | Error::RootKind { .. }
+                | Error::Model(_)
+                | Error::Param(_)
+                | Error::Plan(_)
         )
     }
 }

@@ -7,6 +7,7 @@
 //! [`report::Report`]. The library never prints: progress and warnings go
 //! through [`progress::Progress`].
 
+pub mod apply;
 pub mod decide;
 pub mod decode;
 pub mod embed;
@@ -16,6 +17,8 @@ pub mod geometry;
 pub mod group;
 pub mod index;
 mod jpeg;
+pub mod keep;
+pub mod meta;
 pub mod model;
 pub mod progress;
 pub mod report;

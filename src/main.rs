@@ -4,7 +4,9 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, ScanArgs};
+use cli::{
+    ApplyArgs, CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, ScanArgs, UndoArgs,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neardup::progress::{Progress, Stage};
 use neardup::{model::ModelSource, report, scan, Error};
@@ -110,6 +112,8 @@ fn main() {
     let code = match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Cache(cmd) => run_cache(cmd),
+        Command::Apply(args) => run_apply(&args),
+        Command::Undo(args) => run_undo(&args),
         Command::Explain(args) => match run_explain(&args) {
             Ok(()) => 0,
             Err(e) => {
@@ -187,6 +191,10 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     opts.mode = args.mode.into();
     opts.min_inliers = args.min_inliers;
     opts.mirror = args.mirror;
+    if let Some(list) = &args.keep {
+        opts.keep = neardup::keep::parse_order(list)?;
+    }
+    opts.reference = args.reference.clone();
     opts.limits.plain = args.plain_decode;
     opts.cache = if args.no_cache || args.plain_decode {
         None
@@ -385,4 +393,217 @@ fn run_explain(args: &ExplainArgs) -> anyhow::Result<()> {
         rules.neighbours, rules.geo_radius
     );
     Ok(())
+}
+
+/// Ctrl-C sets the flag (the current file is finished); a second one leaves.
+fn cancel_flag() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if c.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    cancel
+}
+
+fn usage_code(e: &anyhow::Error) -> i32 {
+    match e.downcast_ref::<Error>() {
+        Some(err) if !err.is_usage() => 1,
+        _ => 2,
+    }
+}
+
+fn run_apply(args: &ApplyArgs) -> i32 {
+    let cancel = cancel_flag();
+    match apply_inner(args, &cancel) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("neardup: error: {e:#}");
+            usage_code(&e)
+        }
+    }
+}
+
+fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
+    use neardup::apply::{self, Event, Status};
+    let report = apply::load_plan(&args.plan)?;
+    let mut opts = apply::ApplyOptions::new(args.action.into());
+    opts.to = args.to.clone();
+    opts.execute = args.execute;
+    opts.reference = args.reference.clone();
+    if args.execute {
+        opts.journal = Some(
+            args.journal
+                .clone()
+                .unwrap_or_else(|| apply::default_journal(&args.plan)),
+        );
+    }
+    // Fault injection for the tests (undocumented for users).
+    if let Some(spec) = std::env::var_os("NEARDUP_TEST_FAULTS") {
+        opts.faults = apply::Faults::parse(&spec.to_string_lossy())?;
+    }
+    let action = opts.action;
+    let dry = !args.execute;
+    let json = args.json;
+    let quiet = args.quiet;
+    let mut out = std::io::stdout().lock();
+    let mut print_step = |step: &apply::Step| {
+        if json {
+            return;
+        }
+        let loud = matches!(step.status, Status::Skipped | Status::Failed);
+        if quiet && !loud {
+            return;
+        }
+        let verb = match step.status {
+            Status::Keep => "keep".to_string(),
+            Status::Skipped => "skip".to_string(),
+            Status::Failed => "FAILED".to_string(),
+            Status::WouldDo | Status::Done => step.op.clone(),
+        };
+        let mut line = format!("{verb:<8} {}", step.path);
+        if let Some(to) = &step.to {
+            let arrow = if step.op == "move" { "->" } else { "=>" };
+            line.push_str(&format!(" {arrow} {to}"));
+        }
+        if let Some(why) = &step.reason {
+            if step.status == Status::Keep {
+                line.push_str(&format!("  ({why})"));
+            } else {
+                line.push_str(&format!(": {why}"));
+            }
+        }
+        let _ = writeln!(out, "{line}");
+        if loud {
+            let _ = out.flush();
+            eprintln!(
+                "warning: {}: {}",
+                step.path,
+                step.reason.as_deref().unwrap_or("")
+            );
+        }
+    };
+    let summary = apply::apply(
+        &report,
+        &opts,
+        &mut |ev| match ev {
+            Event::Start { files, bytes } => {
+                if action == apply::Action::Delete {
+                    eprintln!(
+                        "neardup: {} {} files, {} ({} bytes)",
+                        if dry { "would delete" } else { "deleting" },
+                        files,
+                        report::human_bytes(bytes),
+                        bytes
+                    );
+                }
+                if !dry {
+                    if let Some(j) = &opts.journal {
+                        eprintln!("neardup: journal: {}", j.display());
+                    }
+                }
+            }
+            Event::Step(step) => print_step(step),
+        },
+        cancel,
+    )?;
+
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    let kinds: Vec<String> = summary
+        .skip_kinds
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.replace('_', " ")))
+        .collect();
+    let skipped = if kinds.is_empty() {
+        format!("{} skipped", summary.skipped)
+    } else {
+        format!("{} skipped ({})", summary.skipped, kinds.join(", "))
+    };
+    let freed = report::human_bytes(summary.bytes_freed);
+    if dry {
+        eprintln!(
+            "neardup: dry run: would {} {} files ({freed}), keep {}, {skipped}; nothing was changed (add --execute to do it)",
+            summary.action, summary.acted, summary.kept
+        );
+    } else {
+        eprintln!(
+            "neardup: {} {} files, {freed} freed; kept {}, {skipped}, {} failed",
+            summary.action, summary.acted, summary.kept, summary.failed
+        );
+        if let Some(j) = &summary.journal {
+            if summary.acted > 0 {
+                eprintln!("neardup: to undo: neardup undo {j} --execute");
+            }
+        }
+    }
+    if cancel.load(Ordering::Relaxed) {
+        eprintln!("neardup: interrupted");
+        return Ok(130);
+    }
+    Ok(if summary.failed > 0 || summary.stopped {
+        1
+    } else {
+        0
+    })
+}
+
+fn run_undo(args: &UndoArgs) -> i32 {
+    let cancel = cancel_flag();
+    match undo_inner(args, &cancel) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("neardup: error: {e:#}");
+            usage_code(&e)
+        }
+    }
+}
+
+fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
+    let json = args.json;
+    let summary = neardup::apply::undo(
+        &args.journal,
+        args.execute,
+        &mut |s| {
+            if json {
+                return;
+            }
+            let verb = match s.status.as_str() {
+                "restored" => "restored",
+                "would_restore" => "restore",
+                "nothing_to_do" => "nothing",
+                "already_undone" => "undone",
+                _ => "CANNOT",
+            };
+            println!("{verb:<8} {} {}: {}", s.op.name(), s.path, s.detail);
+            if s.status == "cannot_restore" {
+                eprintln!("warning: {}: {}", s.path, s.detail);
+            }
+        },
+        cancel,
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    if summary.torn_line {
+        eprintln!(
+            "warning: the journal's last line was cut short (a kill while it was written): ignored"
+        );
+    }
+    eprintln!(
+        "neardup: {}{} restored, {} with nothing to restore, {} already undone, {} cannot be restored{}",
+        if summary.dry_run { "dry run: " } else { "" },
+        summary.restored,
+        summary.nothing_to_do,
+        summary.already_undone,
+        summary.cannot_restore,
+        if summary.dry_run { " (add --execute to do it)" } else { "" }
+    );
+    if cancel.load(Ordering::Relaxed) {
+        eprintln!("neardup: interrupted");
+        return Ok(130);
+    }
+    Ok(if summary.cannot_restore > 0 { 1 } else { 0 })
 }

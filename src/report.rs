@@ -14,15 +14,19 @@
 //!   "parameters": { "metric": "cosine_distance", "threshold", "bits", "tables", "seed",
 //!                   "centre": "origin" | "data_mean", "bits_from": "auto" | "user",
 //!                   "tables_from": "auto" | "user", "target_recall",
-//!                   "pair_recall_at_threshold", "hidden", "roots": [..] },
+//!                   "pair_recall_at_threshold", "hidden", "roots": [..],
+//!                   "reference": [..], "keep": [criterion, ..] },
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
 //!               "bucket_collisions", "verified_pairs", "groups", "photos_in_groups",
 //!               "skipped": [ { "path", "kind", "reason" } ],
 //!               "seconds"?: { "walk", "model_load", "decode_embed", "decode_thread",
 //!                             "embed_thread", "index", "verify", "group", "total" } },
 //!   "groups": [ { "id", "files": [path, ..],
-//!                 "members": [ { "path", "bytes", "width", "height", "format" } ],
-//!                 "pairs":   [ { "a", "b", "distance" } ] } ]
+//!                 "members": [ { "path", "bytes", "width", "height", "format",
+//!                                "mtime_ns"?, "modified"?, "content"?, "captured"?,
+//!                                "camera"?, "gps", "exif_fields", "reference"? } ],
+//!                 "pairs":   [ { "a", "b", "distance" } ],
+//!                 "keeper"?, "keeper_reason"? } ]
 //! }
 //! ```
 //! - Distances are cosine distances `1 − cos` between the L2-normalised
@@ -93,6 +97,12 @@ pub struct Parameters {
     #[serde(default)]
     pub mirror: bool,
     pub roots: Vec<String>,
+    /// Reference folders (`--reference`): their files are always kept.
+    #[serde(default)]
+    pub reference: Vec<String>,
+    /// The keeper criteria, in order (`--keep`, completed with the defaults).
+    #[serde(default)]
+    pub keep: Vec<crate::keep::Criterion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,15 +154,78 @@ pub struct Group {
     pub files: Vec<String>,
     pub members: Vec<Member>,
     pub pairs: Vec<Pair>,
+    /// The path of the member to keep (`neardup apply` keeps it and acts
+    /// on the others; a plan may name another member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeper: Option<String>,
+    /// Why that member, in words (against the runner-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeper_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     pub path: String,
     pub bytes: u64,
     pub width: u32,
     pub height: u32,
     pub format: String,
+    /// Modification time in nanoseconds since the epoch, as scanned (apply
+    /// checks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
+    /// The modification time, `YYYY-MM-DDTHH:MM:SSZ` (UTC), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+    /// `size:blake3` of the file's bytes, as scanned (apply checks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// EXIF capture date (DateTimeOriginal, else DateTime), `YYYY-MM-DDTHH:MM:SS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<String>,
+    /// EXIF camera make and model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    /// The EXIF holds a GPS position.
+    #[serde(default)]
+    pub gps: bool,
+    /// Number of EXIF fields.
+    #[serde(default)]
+    pub exif_fields: u32,
+    /// The file is in a reference folder (`--reference`): always kept,
+    /// never touched.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reference: bool,
+}
+
+impl Member {
+    /// How many of capture date, camera and GPS position are known (0-3).
+    pub fn meta_richness(&self) -> u32 {
+        self.captured.is_some() as u32 + self.camera.is_some() as u32 + self.gps as u32
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC) of a time in nanoseconds since the epoch.
+pub fn utc_timestamp(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,12 +298,19 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             let dims = format!("{}×{}", m.width, m.height);
             writeln!(
                 out,
-                "  {:<wpath$}  {:>9}  {:>11}  {}",
+                "  {:<wpath$}  {:>9}  {:>11}  {}{}",
                 m.path,
                 human_bytes(m.bytes),
                 dims,
-                m.format
+                m.format,
+                if m.reference { "  (reference)" } else { "" }
             )?;
+        }
+        if let Some(k) = &g.keeper {
+            match &g.keeper_reason {
+                Some(why) => writeln!(out, "  keep: {k} ({why})")?,
+                None => writeln!(out, "  keep: {k}")?,
+            }
         }
         writeln!(out, "  distances:")?;
         for p in &g.pairs {
@@ -291,6 +371,8 @@ pub(crate) mod tests {
                 hidden: false,
                 mirror: false,
                 roots: vec!["album".into()],
+                reference: vec![],
+                keep: crate::keep::complete(&[]),
             },
             stats: Stats {
                 files_seen: 4,
@@ -320,6 +402,14 @@ pub(crate) mod tests {
                         width: 4000,
                         height: 3000,
                         format: "jpeg".into(),
+                        mtime_ns: Some(1_600_000_000_000_000_000),
+                        modified: Some(utc_timestamp(1_600_000_000_000_000_000)),
+                        content: Some("2400000:abc".into()),
+                        captured: Some("2020-01-02T03:04:05".into()),
+                        camera: Some("NIKON D750".into()),
+                        gps: true,
+                        exif_fields: 40,
+                        reference: false,
                     },
                     Member {
                         path: "album/b.png".into(),
@@ -327,6 +417,7 @@ pub(crate) mod tests {
                         width: 400,
                         height: 300,
                         format: "png".into(),
+                        ..Member::default()
                     },
                 ],
                 pairs: vec![Pair {
@@ -337,6 +428,8 @@ pub(crate) mod tests {
                     inliers: None,
                     mirrored: false,
                 }],
+                keeper: Some("album/a.jpg".into()),
+                keeper_reason: Some("more pixels (4000×3000 vs 400×300)".into()),
             }],
         }
     }
@@ -354,6 +447,55 @@ pub(crate) mod tests {
         assert_eq!(v["parameters"]["centre"], "data_mean");
         assert!(v["stats"].get("seconds").is_none());
         assert_eq!(v["groups"][0]["files"][1], "album/b.png");
+        assert_eq!(v["groups"][0]["keeper"], "album/a.jpg");
+        assert_eq!(
+            v["groups"][0]["members"][0]["modified"],
+            "2020-09-13T12:26:40Z"
+        );
+        assert_eq!(v["parameters"]["keep"][0], "pixels");
+        // Members without metadata carry no empty fields.
+        assert!(v["groups"][0]["members"][1].get("captured").is_none());
+    }
+
+    #[test]
+    fn reports_without_the_new_fields_still_parse() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        for k in ["reference", "keep"] {
+            v["parameters"].as_object_mut().unwrap().remove(k);
+        }
+        let g = v["groups"][0].as_object_mut().unwrap();
+        g.remove("keeper");
+        g.remove("keeper_reason");
+        let m = v["groups"][0]["members"][0].as_object_mut().unwrap();
+        for k in [
+            "mtime_ns",
+            "modified",
+            "content",
+            "captured",
+            "camera",
+            "gps",
+            "exif_fields",
+        ] {
+            m.remove(k);
+        }
+        let r = read_json(&v.to_string()).unwrap();
+        assert_eq!(r.groups[0].keeper, None);
+        assert_eq!(r.groups[0].members[0].content, None);
+        assert!(r.parameters.keep.is_empty());
+    }
+
+    #[test]
+    fn utc_timestamps() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            utc_timestamp(951_782_400_000_000_000),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(utc_timestamp(-1_000_000_000), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            utc_timestamp(4_102_444_799_999_999_999),
+            "2099-12-31T23:59:59Z"
+        );
     }
 
     #[test]
@@ -368,6 +510,10 @@ pub(crate) mod tests {
         );
         assert!(
             text.contains("0.0123  edited                    album/a.jpg  ~  album/b.png"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  keep: album/a.jpg (more pixels (4000×3000 vs 400×300))\n"),
             "{text}"
         );
         let mut empty = sample();

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 use crate::geometry;
 use crate::group;
 use crate::index::{self, Embeddings, LshRequest};
+use crate::keep;
+use crate::meta::{self, Meta};
 use crate::model::ModelSource;
 use crate::progress::{Progress, Stage};
 use crate::report::{self, Report};
@@ -48,6 +50,10 @@ pub struct ScanOptions {
     pub min_inliers: u32,
     /// Mirrored copies (horizontal flip) count as near-duplicates.
     pub mirror: bool,
+    /// The keeper criteria, in order (see [`keep::complete`]).
+    pub keep: Vec<keep::Criterion>,
+    /// Reference folders: scanned like roots; their files are always kept.
+    pub reference: Vec<PathBuf>,
 }
 
 impl ScanOptions {
@@ -65,6 +71,8 @@ impl ScanOptions {
             mode: Mode::Similar,
             min_inliers: Rules::new(Mode::Similar, DEFAULT_THRESHOLD).min_inliers,
             mirror: false,
+            keep: keep::complete(&[]),
+            reference: Vec::new(),
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct Photo {
     pub format: &'static str,
     /// Size and BLAKE3 hash of the file's bytes (see [`cache::content_key`]).
     pub content: String,
+    /// What its EXIF says.
+    pub meta: Meta,
 }
 
 enum Outcome {
@@ -212,6 +222,11 @@ pub fn scan(
     let group_s = t.elapsed();
 
     // 6. Report.
+    let references: Vec<PathBuf> = opts
+        .reference
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect();
     let path_str = |p: &std::path::Path| p.to_string_lossy().into_owned();
     let groups: Vec<report::Group> = clusters
         .iter()
@@ -228,6 +243,14 @@ pub fn scan(
                         width: p.width,
                         height: p.height,
                         format: p.format.to_string(),
+                        mtime_ns: Some(p.file.mtime_ns),
+                        modified: Some(report::utc_timestamp(p.file.mtime_ns)),
+                        content: Some(p.content.clone()),
+                        captured: p.meta.captured.clone(),
+                        camera: p.meta.camera.clone(),
+                        gps: p.meta.gps,
+                        exif_fields: p.meta.exif_fields,
+                        reference: in_reference(&p.file.path, &references),
                     }
                 })
                 .collect();
@@ -246,12 +269,18 @@ pub fn scan(
                     }
                 })
                 .collect();
+            let (keeper, keeper_reason) = match keep::choose(&members, &opts.keep) {
+                Some((i, why)) => (Some(members[i].path.clone()), Some(why)),
+                None => (None, None),
+            };
             report::Group {
                 id: k as u64 + 1,
                 label: pairs.iter().map(|p| p.label).max().unwrap_or(Label::Edited),
                 files: members.iter().map(|m| m.path.clone()).collect(),
                 members,
                 pairs,
+                keeper,
+                keeper_reason,
             }
         })
         .collect();
@@ -311,6 +340,8 @@ pub fn scan(
             hidden: opts.hidden,
             mirror: opts.mirror,
             roots: roots.iter().map(|r| path_str(r)).collect(),
+            reference: opts.reference.iter().map(|r| path_str(r)).collect(),
+            keep: opts.keep.clone(),
         },
         stats: report::Stats {
             files_seen,
@@ -362,9 +393,11 @@ pub fn walk_and_embed(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Embedded> {
-    // Walk.
+    // Walk (reference folders are scanned like roots).
     let t = Instant::now();
-    let roots = walk::check_roots(&opts.roots)?;
+    let mut wanted = opts.roots.clone();
+    wanted.extend(opts.reference.iter().cloned());
+    let roots = walk::check_roots(&wanted)?;
     let walked = walk::walk(
         &roots,
         WalkOptions {
@@ -390,19 +423,45 @@ pub fn walk_and_embed(
             if cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            let photo = |e: &cache::Entry, content: String| Photo {
+            // The EXIF metadata, from the cache or the bytes (read again
+            // when a warm scan did not read them and the cache lacks it).
+            let meta_of = |content: &str, bytes: Option<&[u8]>| -> Meta {
+                if let Some(m) = cache
+                    .get_fact(meta::FACT_KIND, content)
+                    .and_then(|b| Meta::from_bytes(&b))
+                {
+                    return m;
+                }
+                let read;
+                let bytes = match bytes {
+                    Some(b) => b,
+                    None => match std::fs::read(&file.path) {
+                        Ok(b) if cache::content_key(&b) == content => {
+                            read = b;
+                            &read[..]
+                        }
+                        _ => return Meta::default(),
+                    },
+                };
+                let m = meta::read(bytes);
+                cache.put_fact(meta::FACT_KIND, content, m.to_bytes());
+                m
+            };
+            let photo = |e: &cache::Entry, content: String, meta: Meta| Photo {
                 file: file.clone(),
                 width: e.width,
                 height: e.height,
                 format: decode::format_static(&e.format),
                 content,
+                meta,
             };
             // Fast path: same path, size and mtime as last time.
             if let Some(content) = cache.content_at(&file.path, file.bytes, file.mtime_ns) {
                 if let Some(e) = cache.get(&content) {
+                    let m = meta_of(&content, None);
                     progress.cached();
                     progress.advance(1);
-                    return Some(Outcome::Photo(photo(&e, content.clone()), e.vector));
+                    return Some(Outcome::Photo(photo(&e, content.clone(), m), e.vector));
                 }
             }
             let t0 = Instant::now();
@@ -416,11 +475,12 @@ pub fn walk_and_embed(
             };
             let content = cache::content_key(&bytes);
             // Same content seen elsewhere (moved, renamed, copied).
+            let m = meta_of(&content, Some(&bytes));
             if let Some(e) = cache.get(&content) {
                 cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
                 progress.cached();
                 progress.advance(1);
-                return Some(Outcome::Photo(photo(&e, content.clone()), e.vector));
+                return Some(Outcome::Photo(photo(&e, content.clone(), m), e.vector));
             }
             let prepared = decode::prepare(&bytes, geo, opts.limits);
             drop(bytes);
@@ -440,7 +500,7 @@ pub fn walk_and_embed(
                             };
                             cache.put(&content, entry.clone());
                             cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
-                            Outcome::Photo(photo(&entry, content), entry.vector)
+                            Outcome::Photo(photo(&entry, content, m), entry.vector)
                         }
                         Err(e) => Outcome::Skip(
                             file.path.clone(),
@@ -757,6 +817,27 @@ fn geometric_check(
         .collect();
     known.extend(computed);
     Ok(known)
+}
+
+/// True when `path` lies in one of the (canonical) reference folders. The
+/// folder holding the file is resolved, not the file itself: a link in a
+/// reference folder is in it.
+fn in_reference(path: &std::path::Path, references: &[PathBuf]) -> bool {
+    if references.is_empty() {
+        return false;
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let Ok(dir) = std::fs::canonicalize(parent) else {
+        return false;
+    };
+    let full = match path.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    };
+    references.iter().any(|r| full.starts_with(r))
 }
 
 /// The photos that appear in `pairs`, sorted, each once.
