@@ -4,7 +4,7 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, ScanArgs};
+use cli::{CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, FormatsArgs, ScanArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neardup::progress::{Progress, Stage};
 use neardup::{model::ModelSource, report, scan, Error};
@@ -110,6 +110,7 @@ fn main() {
     let code = match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Cache(cmd) => run_cache(cmd),
+        Command::Formats(args) => run_formats(&args),
         Command::Explain(args) => match run_explain(&args) {
             Ok(()) => 0,
             Err(e) => {
@@ -122,6 +123,35 @@ fn main() {
         },
     };
     std::process::exit(code);
+}
+
+/// `neardup formats`: what this build reads, one format a line.
+fn run_formats(args: &FormatsArgs) -> i32 {
+    let all = neardup::formats::catalogue();
+    let mut out = String::new();
+    if args.json {
+        out = serde_json::to_string_pretty(&all).expect("plain data") + "\n";
+    } else {
+        for f in &all {
+            let ext = f
+                .extensions
+                .iter()
+                .map(|e| format!(".{e}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let yes = if f.readable { "yes" } else { "no " };
+            let note = if f.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", f.note)
+            };
+            out += &format!("{yes}  {:<6} {:<22} {ext}{note}\n", f.name, f.description);
+        }
+        out += "Files are recognised by their bytes, not their names. RAW files are read \
+                through their largest embedded JPEG preview.\n";
+    }
+    print!("{out}");
+    0
 }
 
 fn run_scan(args: ScanArgs) -> i32 {
