@@ -133,12 +133,15 @@ fn run_formats(args: &FormatsArgs) -> i32 {
         out = serde_json::to_string_pretty(&all).expect("plain data") + "\n";
     } else {
         for f in &all {
-            let ext = f
-                .extensions
-                .iter()
-                .map(|e| format!(".{e}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let ext = if f.extensions.is_empty() {
+                "(any name)".to_string()
+            } else {
+                f.extensions
+                    .iter()
+                    .map(|e| format!(".{e}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
             let yes = if f.readable { "yes" } else { "no " };
             let note = if f.note.is_empty() {
                 String::new()
