@@ -27,6 +27,9 @@ use std::time::{Duration, Instant};
 /// The database layout this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
 /// Bumped whenever decoding or preprocessing changes the vectors.
+/// 2: TIFF-based RAW files (DNG, NEF, ARW...) are read through their JPEG
+/// preview (version 1 decoded their small IFD0 thumbnail as a TIFF), and
+/// JPEGs are decoded by libjpeg-turbo instead of jpeg-decoder.
 pub const PIPELINE_VERSION: u32 = 2;
 /// How long a scan waits for another one that holds the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);

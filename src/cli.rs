@@ -34,6 +34,15 @@ pub enum Command {
     /// Inspect or clean the embedding cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// List the file formats this build reads (HEIC/AVIF need the `heif` feature).
+    Formats(FormatsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FormatsArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const APPLY_EXIT_CODES: &str = "\

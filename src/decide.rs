@@ -15,6 +15,7 @@
 
 use crate::index::ScoredPair;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// How far the grouping reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,11 @@ pub enum Label {
     /// The same decoded image in another file (re-saved, metadata changed,
     /// PNG <-> lossless).
     SamePixels,
+    /// A RAW file and the camera JPEG (or HEIC) of the same shot: the same
+    /// name in the same folder, and as close as an edited copy. Keep both:
+    /// they are not proposed for deletion against each other.
+    #[serde(rename = "raw+jpeg")]
+    RawJpeg,
     /// Resized, re-encoded, cropped, colour-edited, rotated a little: the
     /// embedding distance is at or under the threshold.
     Edited,
@@ -51,6 +57,7 @@ impl Label {
         match self {
             Label::Identical => "identical",
             Label::SamePixels => "same-pixels",
+            Label::RawJpeg => "raw+jpeg",
             Label::Edited => "edited",
             Label::Similar => "similar",
         }
@@ -152,6 +159,20 @@ pub struct Evidence {
     pub same_bytes: bool,
     pub same_pixels: bool,
     pub inliers: Option<u32>,
+    /// A RAW file and the camera JPEG of the same shot ([`is_raw_jpeg_pair`]).
+    pub raw_jpeg: bool,
+}
+
+/// True when one file is a RAW and the other a JPEG or HEIC (formats as
+/// [`crate::decode::sniff`] names them) with the same name but for the
+/// extension (case-insensitive), in the same folder: what a camera writes
+/// for one shot in RAW+JPEG mode.
+pub fn is_raw_jpeg_pair(a: &Path, format_a: &str, b: &Path, format_b: &str) -> bool {
+    let camera_jpeg = |f: &str| matches!(f, "jpeg" | "heic");
+    let kinds = (crate::raw::is_raw(format_a) && camera_jpeg(format_b))
+        || (crate::raw::is_raw(format_b) && camera_jpeg(format_a));
+    let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().to_lowercase());
+    kinds && a.parent() == b.parent() && stem(a).is_some() && stem(a) == stem(b)
 }
 
 /// The label of a pair, or `None` when it is not an edge in this mode.
@@ -172,7 +193,14 @@ pub fn judge(distance: f32, ev: Evidence, rules: &Rules) -> Option<Label> {
         Mode::Edits => Label::Edited,
         Mode::Similar => Label::Similar,
     };
-    (label <= reach).then_some(label)
+    if label > reach {
+        return None;
+    }
+    // The same shot in RAW and JPEG: whatever made it an edge, say so.
+    Some(match label {
+        Label::SamePixels | Label::Edited if ev.raw_jpeg => Label::RawJpeg,
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -260,6 +288,62 @@ mod tests {
             Some(Label::SamePixels)
         );
         assert!(Label::Identical < Label::Similar);
+        // A RAW and its camera JPEG: relabelled when close, not when only
+        // the geometric check ties them, and never beyond the mode's reach.
+        let raw = Evidence {
+            raw_jpeg: true,
+            ..none
+        };
+        assert_eq!(judge(0.05, raw, &r), Some(Label::RawJpeg));
+        assert_eq!(
+            judge(
+                0.35,
+                Evidence {
+                    inliers: Some(40),
+                    ..raw
+                },
+                &r
+            ),
+            Some(Label::Similar)
+        );
+        assert_eq!(judge(0.05, raw, &copies), None);
+        assert_eq!(judge(0.5, raw, &r), None);
+        assert_eq!(Label::RawJpeg.as_str(), "raw+jpeg");
+        assert_eq!(
+            serde_json::to_string(&Label::RawJpeg).unwrap(),
+            "\"raw+jpeg\""
+        );
+    }
+
+    #[test]
+    fn raw_jpeg_pairs_are_the_same_name_in_the_same_folder() {
+        let p = Path::new;
+        assert!(is_raw_jpeg_pair(
+            p("card/DSC_0042.NEF"),
+            "nef",
+            p("card/DSC_0042.JPG"),
+            "jpeg"
+        ));
+        assert!(is_raw_jpeg_pair(
+            p("card/img_1.heic"),
+            "heic",
+            p("card/IMG_1.CR3"),
+            "cr3"
+        ));
+        assert!(!is_raw_jpeg_pair(
+            p("a/DSC_0042.NEF"),
+            "nef",
+            p("b/DSC_0042.JPG"),
+            "jpeg"
+        ));
+        assert!(!is_raw_jpeg_pair(
+            p("a/DSC_0042.NEF"),
+            "nef",
+            p("a/DSC_0043.JPG"),
+            "jpeg"
+        ));
+        assert!(!is_raw_jpeg_pair(p("a/x.jpg"), "jpeg", p("a/x.png"), "png"));
+        assert!(!is_raw_jpeg_pair(p("a/x.dng"), "dng", p("a/x.nef"), "nef"));
     }
 
     #[test]

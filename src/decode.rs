@@ -13,12 +13,28 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
-/// The formats this build decodes.
-pub const SUPPORTED_FORMATS: &[&str] = &["jpeg", "png", "webp", "tiff", "bmp", "gif"];
+/// The formats this build decodes (RAW files through their JPEG preview,
+/// see [`crate::raw`]; HEIC and AVIF with the `heif` feature).
+#[cfg(feature = "heif")]
+pub const SUPPORTED_FORMATS: &[&str] = &[
+    "jpeg", "png", "webp", "tiff", "bmp", "gif", "heic", "avif", "dng", "cr2", "cr3", "nef", "arw",
+    "orf", "raf", "rw2", "pef", "srw", "raw",
+];
+/// The formats this build decodes (RAW files through their JPEG preview,
+/// see [`crate::raw`]; HEIC and AVIF with the `heif` feature).
+#[cfg(not(feature = "heif"))]
+pub const SUPPORTED_FORMATS: &[&str] = &[
+    "jpeg", "png", "webp", "tiff", "bmp", "gif", "dng", "cr2", "cr3", "nef", "arw", "orf", "raf",
+    "rw2", "pef", "srw", "raw",
+];
 
-/// File name extensions (lowercase) that name a photo this build reads.
+/// File name extensions (lowercase) that name a photo. HEIC and AVIF are
+/// listed in every build: without the `heif` feature they are skipped with
+/// a warning that says so (see [`crate::formats`]).
 pub const PHOTO_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "png", "webp", "tif", "tiff", "bmp", "gif",
+    "jpg", "jpeg", "jpe", "png", "webp", "tif", "tiff", "bmp", "gif", "heic", "heif", "hif",
+    "avif", "dng", "cr2", "cr3", "nef", "nrw", "arw", "srf", "sr2", "orf", "raf", "rw2", "pef",
+    "srw",
 ];
 
 /// Where the model wants its pixels: resize the shorter side to
@@ -75,6 +91,8 @@ pub enum SkipKind {
     UnsupportedFormat,
     /// The image is damaged (truncated, invalid data).
     Corrupt,
+    /// A RAW file without a usable embedded JPEG preview.
+    NoPreview,
     /// Larger than the limits allow (decompression bomb guard).
     TooLarge,
     /// The file could not be read (permissions, I/O error).
@@ -118,6 +136,9 @@ pub fn sniff(head: &[u8]) -> Result<&'static str, SkipReason> {
             SkipKind::NotAnImage,
             "not an image: empty file",
         ));
+    }
+    if let Some(f) = crate::raw::sniff(head).or_else(|| crate::heif::sniff(head)) {
+        return Ok(f);
     }
     match image::guess_format(head) {
         Ok(f) => match format_name(f) {
@@ -217,6 +238,37 @@ impl Raw {
 
 fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReason> {
     let format = sniff(bytes)?;
+    if crate::raw::is_raw(format) {
+        // The preview is a JPEG: decoded like any other (DCT-scaled), with
+        // the RAW's orientation, when it gives one, over the preview's own.
+        let preview = crate::raw::preview(bytes, format)?;
+        let mut raw = decode_raw(preview.jpeg, need, limits).map_err(|r| {
+            SkipReason::new(
+                r.kind,
+                format!("{} preview: {}", format.to_uppercase(), r.message),
+            )
+        })?;
+        if let Some(o) = preview
+            .orientation
+            .and_then(|o| Orientation::from_exif(o as u8))
+        {
+            raw.orientation = o;
+        }
+        raw.format = format;
+        return Ok(raw);
+    }
+    if format == "heic" || format == "avif" {
+        let d = crate::heif::decode(bytes, format, limits)?;
+        return Ok(Raw {
+            rgb: d.rgb,
+            w: d.width,
+            h: d.height,
+            full_w: d.width,
+            full_h: d.height,
+            orientation: Orientation::NoTransforms,
+            format,
+        });
+    }
     if format == "jpeg" && !limits.plain {
         match decode_jpeg_scaled(bytes, need, limits) {
             Err(JpegOutcome::Skip(r)) => return Err(r),

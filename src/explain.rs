@@ -30,6 +30,8 @@ pub struct Explanation {
     /// `None` when not checked (too far apart or of different sizes).
     pub same_pixels: Option<bool>,
     pub inliers: u32,
+    /// A RAW file and the camera JPEG of the same shot (same name, same folder).
+    pub raw_jpeg_pair: bool,
     pub rules: Rules,
     /// The label, or `None` when the pair is not a near-duplicate in this mode.
     pub label: Option<Label>,
@@ -113,16 +115,21 @@ pub fn explain(
     let geo_applies = distance > rules.threshold
         && distance < rules.geo_radius
         && rules.mode == decide::Mode::Similar;
+    let raw_jpeg_pair = decide::is_raw_jpeg_pair(a, &fa.format, b, &fb.format);
     let ev = Evidence {
         same_bytes,
         same_pixels: same_pixels.unwrap_or(false),
         inliers: geo_applies.then_some(inliers),
+        raw_jpeg: raw_jpeg_pair,
     };
     let label = decide::judge(distance, ev, rules);
     let t = rules.threshold;
     let why = match label {
         Some(Label::Identical) => "the two files have the same bytes".to_string(),
         Some(Label::SamePixels) => "the two files decode to the same pixels".to_string(),
+        Some(Label::RawJpeg) => format!(
+            "a RAW file and the camera JPEG of the same shot (same name, same folder; distance {distance:.4})"
+        ),
         Some(Label::Edited) => format!("the distance {distance:.4} is at or under the threshold {t}"),
         Some(Label::Similar) => format!(
             "the distance {distance:.4} is over the threshold {t}, but the geometric check found {inliers} inliers (>= {})",
@@ -151,6 +158,7 @@ pub fn explain(
         same_bytes,
         same_pixels,
         inliers,
+        raw_jpeg_pair,
         rules: *rules,
         label,
         why,

@@ -5,7 +5,8 @@ mod cli;
 use anyhow::Context;
 use clap::Parser;
 use cli::{
-    ApplyArgs, CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, ScanArgs, UndoArgs,
+    ApplyArgs, CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, FormatsArgs, ScanArgs,
+    UndoArgs,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neardup::progress::{Progress, Stage};
@@ -114,6 +115,7 @@ fn main() {
         Command::Cache(cmd) => run_cache(cmd),
         Command::Apply(args) => run_apply(&args),
         Command::Undo(args) => run_undo(&args),
+        Command::Formats(args) => run_formats(&args),
         Command::Explain(args) => match run_explain(&args) {
             Ok(()) => 0,
             Err(e) => {
@@ -126,6 +128,38 @@ fn main() {
         },
     };
     std::process::exit(code);
+}
+
+/// `neardup formats`: what this build reads, one format a line.
+fn run_formats(args: &FormatsArgs) -> i32 {
+    let all = neardup::formats::catalogue();
+    let mut out = String::new();
+    if args.json {
+        out = serde_json::to_string_pretty(&all).expect("plain data") + "\n";
+    } else {
+        for f in &all {
+            let ext = if f.extensions.is_empty() {
+                "(any name)".to_string()
+            } else {
+                f.extensions
+                    .iter()
+                    .map(|e| format!(".{e}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let yes = if f.readable { "yes" } else { "no " };
+            let note = if f.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", f.note)
+            };
+            out += &format!("{yes}  {:<6} {:<22} {ext}{note}\n", f.name, f.description);
+        }
+        out += "Files are recognised by their bytes, not their names. RAW files are read \
+                through their largest embedded JPEG preview.\n";
+    }
+    print!("{out}");
+    0
 }
 
 fn run_scan(args: ScanArgs) -> i32 {

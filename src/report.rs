@@ -33,7 +33,7 @@
 //!   embeddings (0 = same direction), rounded to 6 decimals.
 //! - `width`/`height` are as displayed (EXIF orientation applied).
 //! - `kind` of a skipped file is one of `not_an_image`, `unsupported_format`,
-//!   `corrupt`, `too_large`, `unreadable`, `vanished`, `broken_symlink`.
+//!   `corrupt`, `no_preview`, `too_large`, `unreadable`, `vanished`, `broken_symlink`.
 //! - Groups are sorted by their first path; members, files and pairs by path.
 //! - `stats.seconds` is present only with `--timings`: everything else is the
 //!   same bytes for the same input and flags.
@@ -150,6 +150,10 @@ pub struct Group {
     pub id: u64,
     /// The loosest label of its pairs.
     pub label: crate::decide::Label,
+    /// True when a pair of the group is a RAW file and the camera JPEG of
+    /// the same shot (`pairs[].raw_jpeg_pair`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw_jpeg_pair: bool,
     /// The members' paths (the same as `members[].path`), for scripts.
     pub files: Vec<String>,
     pub members: Vec<Member>,
@@ -240,6 +244,11 @@ pub struct Pair {
     /// True when the pair matched as mirror images (`--mirror`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mirrored: bool,
+    /// True when the pair is a RAW file and the camera JPEG of the same shot
+    /// (label `raw+jpeg`): never to be proposed for deletion against each
+    /// other unless the user asks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw_jpeg_pair: bool,
 }
 
 /// Round to 6 decimals so that reports stay short and readable.
@@ -394,6 +403,7 @@ pub(crate) mod tests {
             groups: vec![Group {
                 id: 1,
                 label: crate::decide::Label::Edited,
+                raw_jpeg_pair: false,
                 files: vec!["album/a.jpg".into(), "album/b.png".into()],
                 members: vec![
                     Member {
@@ -427,6 +437,7 @@ pub(crate) mod tests {
                     label: crate::decide::Label::Edited,
                     inliers: None,
                     mirrored: false,
+                    raw_jpeg_pair: false,
                 }],
                 keeper: Some("album/a.jpg".into()),
                 keeper_reason: Some("more pixels (4000×3000 vs 400×300)".into()),

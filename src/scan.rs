@@ -191,6 +191,7 @@ pub fn scan(
                 same_bytes: a.content == b.content,
                 same_pixels: same_pixels.contains(&(p.a, p.b)),
                 inliers: inliers.get(&(p.a, p.b)).copied(),
+                raw_jpeg: decide::is_raw_jpeg_pair(&a.file.path, a.format, &b.file.path, b.format),
             };
             decide::judge(p.distance, ev, &rules).map(|label| Judged {
                 pair: *p,
@@ -266,6 +267,7 @@ pub fn scan(
                         label: j.label,
                         inliers: j.inliers,
                         mirrored: mirrored.contains(&(sp.a, sp.b)),
+                        raw_jpeg_pair: j.label == Label::RawJpeg,
                     }
                 })
                 .collect();
@@ -276,6 +278,7 @@ pub fn scan(
             report::Group {
                 id: k as u64 + 1,
                 label: pairs.iter().map(|p| p.label).max().unwrap_or(Label::Edited),
+                raw_jpeg_pair: pairs.iter().any(|p| p.raw_jpeg_pair),
                 files: members.iter().map(|m| m.path.clone()).collect(),
                 members,
                 pairs,
