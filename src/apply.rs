@@ -140,6 +140,9 @@ pub struct ApplyOptions {
     pub journal: Option<PathBuf>,
     /// More reference folders, besides the plan's.
     pub reference: Vec<PathBuf>,
+    /// Also act on a member that is the RAW+JPEG twin of its keeper (a pair
+    /// with `raw_jpeg_pair`); by default such a member is kept.
+    pub pair_raw_jpeg: bool,
     #[doc(hidden)]
     pub faults: Faults,
 }
@@ -152,6 +155,7 @@ impl ApplyOptions {
             execute: false,
             journal: None,
             reference: Vec::new(),
+            pair_raw_jpeg: false,
             faults: Faults::default(),
         }
     }
@@ -329,6 +333,8 @@ struct PlannedGroup {
     id: u64,
     keeper: Target,
     others: Vec<Target>,
+    /// Members that are the keeper's RAW+JPEG twin (same shot, same name).
+    raw_jpeg_twins: Vec<String>,
 }
 
 /// A validated plan.
@@ -428,10 +434,25 @@ fn validate(report: &Report, opts: &ApplyOptions) -> Result<Plan> {
             continue;
         };
         let keeper = targets.remove(ki);
+        let raw_jpeg_twins = g
+            .pairs
+            .iter()
+            .filter(|p| p.raw_jpeg_pair)
+            .filter_map(|p| {
+                if p.a == keeper.member.path {
+                    Some(p.b.clone())
+                } else if p.b == keeper.member.path {
+                    Some(p.a.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
         groups.push(PlannedGroup {
             id: g.id,
             keeper,
             others: targets,
+            raw_jpeg_twins,
         });
     }
     let canon_roots: Vec<PathBuf> = roots
@@ -1033,6 +1054,22 @@ pub fn apply(
                         ),
                         "keeper_changed",
                     ),
+                );
+                continue;
+            }
+            if !opts.pair_raw_jpeg && g.raw_jpeg_twins.contains(&t.member.path) {
+                push(
+                    &mut summary,
+                    Step {
+                        op: "keep".into(),
+                        status: Status::Keep,
+                        reason: Some(
+                            "the RAW+JPEG twin of the keeper (give --pair-raw-jpeg to act on it)"
+                                .into(),
+                        ),
+                        kind: Some("raw_jpeg_pair".into()),
+                        ..base(t)
+                    },
                 );
                 continue;
             }

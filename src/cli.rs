@@ -110,6 +110,11 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DIR")]
     pub reference: Vec<PathBuf>,
     /// Print the outcome as JSON on stdout.
+    /// Also act on a member that is the RAW+JPEG twin of its group's keeper
+    /// (by default the two files of one shot are both kept).
+    #[arg(long)]
+    pub pair_raw_jpeg: bool,
+
     #[arg(long)]
     pub json: bool,
     /// Print only problems and the summary.

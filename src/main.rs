@@ -463,6 +463,7 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     use neardup::apply::{self, Event, Status};
     let report = apply::load_plan(&args.plan)?;
     let mut opts = apply::ApplyOptions::new(args.action.into());
+    opts.pair_raw_jpeg = args.pair_raw_jpeg;
     opts.to = args.to.clone();
     opts.execute = args.execute;
     opts.reference = args.reference.clone();

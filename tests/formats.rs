@@ -302,3 +302,64 @@ fn raw_files_without_a_photo_extension_are_found_by_their_bytes() {
         .collect();
     assert_eq!(formats, ["dng", "raf", "jpeg"]);
 }
+
+/// apply keeps the RAW+JPEG twin of a keeper unless `--pair-raw-jpeg`.
+#[test]
+fn apply_keeps_the_raw_jpeg_twin_of_the_keeper_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("DSC_0042.NEF"),
+        dir.path().join("DSC_0042.NEF"),
+    )
+    .unwrap();
+    std::fs::copy(fixtures().join("twin.jpg"), dir.path().join("DSC_0042.JPG")).unwrap();
+    let plan = dir.path().join("plan.json");
+    let root = dir.path().to_str().unwrap();
+    let (code, _, err) = common::run(&[
+        "scan",
+        "--no-cache",
+        "-q",
+        "--format",
+        "json",
+        "-o",
+        plan.to_str().unwrap(),
+        root,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report = neardup::report::read_json(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    assert_eq!(report.groups.len(), 1);
+    assert!(report.groups[0].pairs.iter().any(|p| p.raw_jpeg_pair));
+    let keeper = report.groups[0].keeper.clone().expect("a keeper");
+    let other = report.groups[0]
+        .files
+        .iter()
+        .find(|f| **f != keeper)
+        .unwrap()
+        .clone();
+    let kind_of_other = |extra: &[&str]| -> Option<String> {
+        let mut args = vec![
+            "apply",
+            plan.to_str().unwrap(),
+            "--action",
+            "delete",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let (_, out, err) = common::run(&args);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"] == other.as_str())
+            .map(|s| s["kind"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(kind_of_other(&[]).as_deref(), Some("raw_jpeg_pair"));
+    assert_ne!(
+        kind_of_other(&["--pair-raw-jpeg"]).as_deref(),
+        Some("raw_jpeg_pair")
+    );
+    // Dry runs: both files are still there.
+    assert!(dir.path().join("DSC_0042.NEF").exists() && dir.path().join("DSC_0042.JPG").exists());
+}
