@@ -365,7 +365,9 @@ enum JpegOutcome {
     Unsupported,
 }
 
-fn check_size(w: u64, h: u64, limits: Limits) -> Result<(), SkipReason> {
+/// Refuse an image with no pixels or more than `limits.max_pixels`, from
+/// its header, before any pixel buffer is allocated.
+pub(crate) fn check_size(w: u64, h: u64, limits: Limits) -> Result<(), SkipReason> {
     if w == 0 || h == 0 {
         return Err(SkipReason::new(
             SkipKind::Corrupt,

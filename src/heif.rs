@@ -74,21 +74,7 @@ pub fn decode(
     let ctx = HeifContext::read_from_bytes(bytes).map_err(bad)?;
     let handle = ctx.primary_image_handle().map_err(bad)?;
     let (w, h) = (handle.width() as u64, handle.height() as u64);
-    if w == 0 || h == 0 {
-        return Err(SkipReason::new(
-            SkipKind::Corrupt,
-            "the image has no pixels",
-        ));
-    }
-    if w * h > limits.max_pixels {
-        return Err(SkipReason::new(
-            SkipKind::TooLarge,
-            format!(
-                "{w}x{h} pixels is over the limit of {} megapixels",
-                limits.max_pixels / 1_000_000
-            ),
-        ));
-    }
+    crate::decode::check_size(w, h, limits)?;
     let alpha = handle.has_alpha_channel();
     let chroma = if alpha {
         RgbChroma::Rgba
