@@ -43,6 +43,7 @@ dl.totals dd { margin: 0; font-size: 1.2rem; font-weight: 600; }
 details { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .5rem .75rem; margin: 0 0 .75rem; }
 summary { cursor: pointer; }
 table { border-collapse: collapse; font-size: .85rem; margin-top: .5rem; }
+caption { text-align: left; }
 th, td { text-align: left; padding: .2rem .6rem .2rem 0; vertical-align: top; }
 th { color: var(--muted); font-weight: 600; }
 td.num { font-variant-numeric: tabular-nums; }
