@@ -539,16 +539,20 @@ mod tests {
         }
     }
 
-    /// The sample report plus a second group of three that frees more bytes
-    /// and holds a photo whose name is markup.
+    /// The sample report (its group without a suggested keeper) plus a
+    /// second group of three that frees more bytes, whose keeper is not the
+    /// largest file, and that holds a photo whose name is markup.
     fn fixture() -> (Report, Thumbnails) {
         let mut r = sample();
+        r.groups[0].keeper = None;
+        r.groups[0].keeper_reason = None;
         let member = |path: &str, bytes: u64| Member {
             path: path.into(),
             bytes,
             width: 3000,
             height: 2000,
             format: "jpeg".into(),
+            ..Member::default()
         };
         let pair = |a: &str, b: &str, d: f64| crate::report::Pair {
             a: a.into(),
@@ -572,7 +576,10 @@ mod tests {
                 pair("album/c.jpg", "album/d.jpg", 0.05),
                 pair("album/c.jpg", EVIL, 0.02),
             ],
+            keeper: Some("album/d.jpg".into()),
+            keeper_reason: Some("<b>oldest</b> capture date".into()),
         });
+        r.groups[1].members[1].captured = Some("2021-05-06T07:08:09".into());
         r.stats.groups = 2;
         let mut t = Thumbnails::new();
         t.insert("album/a.jpg".into(), Ok(jpeg_thumb(256, 192, 10)));
@@ -607,12 +614,12 @@ mod tests {
         assert_eq!(cards[0].value().attr("id"), Some("g2"));
         assert_eq!(cards[1].value().attr("id"), Some("g1"));
         let h2 = text(cards[0].select(&sel("h2")).next().unwrap());
-        assert_eq!(h2, "Group 2 · 3 photos · edited · 7.0 MB could be freed");
+        assert_eq!(h2, "Group 2 · 3 photos · edited · 8.0 MB could be freed");
         assert_eq!(doc.select(&sel("h1")).count(), 1);
         assert_eq!(cards[0].select(&sel("figure")).count(), 3);
         assert_eq!(cards[1].select(&sel("figure")).count(), 2);
 
-        // Totals: 7.0 MB + 900 B (keeping the largest of each group).
+        // Totals: 8.0 MB (keeping d.jpg) + 900 B (keeping the largest).
         let totals: Vec<(String, String)> = doc
             .select(&sel("dl.totals div"))
             .map(|d| {
@@ -623,7 +630,7 @@ mod tests {
             })
             .collect();
         assert!(
-            totals.contains(&("Could be freed".into(), "7.0 MB".into())),
+            totals.contains(&("Could be freed".into(), "8.0 MB".into())),
             "{totals:?}"
         );
         assert!(
@@ -672,13 +679,34 @@ mod tests {
             ]
         );
 
-        // Distances: the closest photo under each, and the pair table.
-        let first = text(cards[0].select(&sel("figcaption dl")).next().unwrap());
-        assert!(
-            first.contains("Closest") && first.contains("0.0200"),
-            "{first}"
+        // The suggested keeper is marked, with its reason (escaped), and
+        // every other photo says its distance to it, or that it has none.
+        let keepers: Vec<_> = doc.select(&sel("figure.keeper")).collect();
+        assert_eq!(keepers.len(), 1);
+        let k = keepers[0];
+        assert_eq!(
+            text(k.select(&sel("code.path")).next().unwrap()),
+            "album/d.jpg"
         );
+        assert_eq!(
+            text(k.select(&sel(".badge")).next().unwrap()),
+            "Suggested keeper"
+        );
+        assert_eq!(
+            text(k.select(&sel(".why")).next().unwrap()),
+            "<b>oldest</b> capture date"
+        );
+        let k_dl = text(k.select(&sel("dl")).next().unwrap());
+        assert!(k_dl.contains("Taken2021-05-06T07:08:09"), "{k_dl}");
+        let dls: Vec<String> = cards[0].select(&sel("figcaption dl")).map(text).collect();
+        assert!(dls[0].contains("To keeper0.0500 (edited)"), "{}", dls[0]);
+        assert!(dls[2].contains("To keeper") && dls[2].contains("no direct pair"));
+        assert!(!dls.iter().any(|d| d.contains("Closest")));
         assert_eq!(cards[0].select(&sel("tbody tr")).count(), 2);
+        // Without a keeper: no mark, the closest photo instead.
+        assert_eq!(cards[1].select(&sel("figure.keeper")).count(), 0);
+        let g1 = text(cards[1].select(&sel("figcaption dl")).next().unwrap());
+        assert!(g1.contains("Closest") && g1.contains("0.0123"), "{g1}");
 
         // The policy allows exactly the page's own script and style.
         let csp = doc
