@@ -561,6 +561,7 @@ mod tests {
             label: Label::Edited,
             inliers: None,
             mirrored: false,
+            raw_jpeg_pair: false,
         };
         let members = vec![
             member("album/c.jpg", 5_000_000),
@@ -570,6 +571,7 @@ mod tests {
         r.groups.push(Group {
             id: 2,
             label: Label::Edited,
+            raw_jpeg_pair: false,
             files: members.iter().map(|m| m.path.clone()).collect(),
             members,
             pairs: vec![
