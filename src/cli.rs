@@ -31,6 +31,8 @@ pub enum Command {
     /// Restore what an apply journal records (newest first). A dry run unless --execute.
     #[command(after_help = UNDO_EXIT_CODES)]
     Undo(UndoArgs),
+    /// Render a JSON report (`scan --format json`) as text or as an HTML page.
+    Report(ReportArgs),
     /// Inspect or clean the embedding cache.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -199,6 +201,37 @@ pub enum Format {
     Text,
     /// The full report for scripts (format documented in the README).
     Json,
+    /// One self-contained HTML page with thumbnails, to look before deleting.
+    Html,
+}
+
+impl Format {
+    /// The format an output file's extension asks for: .json, .html/.htm.
+    pub fn from_output(path: Option<&std::path::Path>) -> Option<Format> {
+        let ext = path?.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(Format::Json),
+            "html" | "htm" => Some(Format::Html),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A JSON report written by `neardup scan --format json`.
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+
+    /// Output format [default: text, or as --output's extension says (.json, .html)].
+    /// HTML thumbnails are made from the files as they are now, read from the
+    /// paths in the report (relative paths from the current folder).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Write to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -207,7 +240,7 @@ pub struct ScanArgs {
     #[arg(required = true, value_name = "DIR")]
     pub roots: Vec<PathBuf>,
 
-    /// Output format [default: text, or json when --output ends in .json].
+    /// Output format [default: text, or as --output's extension says (.json, .html)].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 

@@ -301,6 +301,105 @@ fn finish_prepare(raw: Raw, geo: Geometry) -> Result<Prepared, SkipReason> {
     })
 }
 
+/// A small preview of a photo as displayed (EXIF orientation applied):
+/// JPEG bytes, for the HTML report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub width: u32,
+    pub height: u32,
+    pub jpeg: Vec<u8>,
+}
+
+/// The longer side of a thumbnail, in pixels (smaller photos keep their size).
+pub const THUMB_LONG_SIDE: u32 = 160;
+/// JPEG quality of thumbnails.
+pub const THUMB_QUALITY: u8 = 70;
+
+impl Thumbnail {
+    /// Width and height (little-endian u32) then the JPEG: how a cache stores it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(8 + self.jpeg.len());
+        v.extend_from_slice(&self.width.to_le_bytes());
+        v.extend_from_slice(&self.height.to_le_bytes());
+        v.extend_from_slice(&self.jpeg);
+        v
+    }
+
+    /// The inverse of [`Thumbnail::to_bytes`]; `None` when the bytes are not one.
+    pub fn from_bytes(b: &[u8]) -> Option<Thumbnail> {
+        let width = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?);
+        let height = u32::from_le_bytes(b.get(4..8)?.try_into().ok()?);
+        let jpeg = b.get(8..)?.to_vec();
+        (width > 0 && height > 0 && jpeg.starts_with(&[0xFF, 0xD8])).then_some(Thumbnail {
+            width,
+            height,
+            jpeg,
+        })
+    }
+}
+
+/// [`prepare`], and a thumbnail made from the same decoded pixels (the
+/// whole frame, not the model's crop) whose longer side is `long_side`.
+pub fn prepare_with_thumbnail(
+    bytes: &[u8],
+    geo: Geometry,
+    limits: Limits,
+    long_side: u32,
+) -> Result<(Prepared, Thumbnail), SkipReason> {
+    let raw = decode_raw(bytes, Need::Shorter(geo.shorter_side), limits)?;
+    let thumb = make_thumbnail(&raw, long_side)?;
+    Ok((finish_prepare(raw, geo)?, thumb))
+}
+
+/// A thumbnail alone. Decoded at the scale [`prepare`] uses for a model
+/// whose resize target is `shorter_side`, so that it is the same bytes as
+/// the one [`prepare_with_thumbnail`] made during a scan.
+pub fn thumbnail(
+    bytes: &[u8],
+    shorter_side: u32,
+    limits: Limits,
+    long_side: u32,
+) -> Result<Thumbnail, SkipReason> {
+    make_thumbnail(
+        &decode_raw(bytes, Need::Shorter(shorter_side), limits)?,
+        long_side,
+    )
+}
+
+fn make_thumbnail(raw: &Raw, long_side: u32) -> Result<Thumbnail, SkipReason> {
+    let bad = |e: String| SkipReason::new(SkipKind::Corrupt, e);
+    let scale = (long_side as f64 / raw.w.max(raw.h) as f64).min(1.0);
+    let tw = ((raw.w as f64 * scale).round() as u32).max(1);
+    let th = ((raw.h as f64 * scale).round() as u32).max(1);
+    let small = if (tw, th) == (raw.w, raw.h) {
+        raw.rgb[..raw.w as usize * raw.h as usize * 3].to_vec()
+    } else {
+        let src = fir::images::ImageRef::new(raw.w, raw.h, &raw.rgb, fir::PixelType::U8x3)
+            .map_err(|e| bad(e.to_string()))?;
+        let mut dst = fir::images::Image::new(tw, th, fir::PixelType::U8x3);
+        let opts = fir::ResizeOptions::new()
+            .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
+        fir::Resizer::new()
+            .resize(&src, &mut dst, &opts)
+            .map_err(|e| bad(e.to_string()))?;
+        dst.into_vec()
+    };
+    let mut img = DynamicImage::ImageRgb8(
+        RgbImage::from_raw(tw, th, small).ok_or_else(|| bad("thumbnail buffer".into()))?,
+    );
+    img.apply_orientation(raw.orientation);
+    let rgb = img.into_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, THUMB_QUALITY)
+        .encode_image(&rgb)
+        .map_err(|e| bad(format!("thumbnail: {e}")))?;
+    Ok(Thumbnail {
+        width: rgb.width(),
+        height: rgb.height(),
+        jpeg,
+    })
+}
+
 /// A gray image as displayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrayImage {
@@ -674,6 +773,44 @@ mod tests {
             .sum();
         let mean = diff as f64 / plain.rgb.len() as f64;
         assert!(mean < 4.0, "mean abs diff {mean}");
+    }
+
+    #[test]
+    fn thumbnail_shows_the_whole_frame_upright_from_the_same_decode() {
+        // Stored sideways with EXIF "rotate 90 clockwise": the thumbnail is
+        // upright, whole (not the model's square crop) and the longer side fits.
+        let upright = gradient(1200, 400);
+        let mut jpeg = encode(&image::imageops::rotate270(&upright), ImageFormat::Jpeg);
+        insert_exif_orientation(&mut jpeg, 6);
+        let geo = Geometry {
+            shorter_side: 256,
+            ..GEO
+        };
+        let (p, t) = prepare_with_thumbnail(&jpeg, geo, Limits::default(), 256).unwrap();
+        assert_eq!((p.width, p.height), (1200, 400));
+        assert_eq!((t.width, t.height), (256, 85));
+        let img = image::load_from_memory(&t.jpeg).unwrap().into_rgb8();
+        assert_eq!(img.dimensions(), (256, 85));
+        // Left edge dark red, right edge bright red: upright and whole.
+        assert!(img.get_pixel(2, 40)[0] < 30, "{:?}", img.get_pixel(2, 40));
+        assert!(
+            img.get_pixel(253, 40)[0] > 225,
+            "{:?}",
+            img.get_pixel(253, 40)
+        );
+        // The thumbnail alone is the same bytes; it survives a cache round trip.
+        assert_eq!(thumbnail(&jpeg, 256, Limits::default(), 256).unwrap(), t);
+        assert_eq!(Thumbnail::from_bytes(&t.to_bytes()), Some(t));
+        assert_eq!(Thumbnail::from_bytes(b"short"), None);
+        // A photo smaller than the thumbnail keeps its size.
+        let small = thumbnail(
+            &encode(&gradient(90, 60), ImageFormat::Png),
+            GEO.shorter_side,
+            Limits::default(),
+            256,
+        )
+        .unwrap();
+        assert_eq!((small.width, small.height), (90, 60));
     }
 
     /// Insert an APP1 EXIF segment with one Orientation entry after SOI.

@@ -17,6 +17,7 @@ pub mod formats;
 pub mod geometry;
 pub mod group;
 pub mod heif;
+pub mod html;
 pub mod index;
 mod jpeg;
 pub mod keep;
@@ -26,6 +27,7 @@ pub mod progress;
 pub mod raw;
 pub mod report;
 pub mod scan;
+pub mod thumbs;
 pub mod walk;
 
 pub use error::{Error, Result};

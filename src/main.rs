@@ -5,12 +5,12 @@ mod cli;
 use anyhow::Context;
 use clap::Parser;
 use cli::{
-    ApplyArgs, CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, FormatsArgs, ScanArgs,
-    UndoArgs,
+    ApplyArgs, CacheArgs, CacheCommand, Cli, Command, ExplainArgs, Format, FormatsArgs, ReportArgs,
+    ScanArgs, UndoArgs,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neardup::progress::{Progress, Stage};
-use neardup::{model::ModelSource, report, scan, Error};
+use neardup::{html, model::ModelSource, report, scan, thumbs, Error};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -116,6 +116,16 @@ fn main() {
         Command::Apply(args) => run_apply(&args),
         Command::Undo(args) => run_undo(&args),
         Command::Formats(args) => run_formats(&args),
+        Command::Report(args) => match run_report(&args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("neardup: error: {e:#}");
+                match e.downcast_ref::<Error>() {
+                    Some(err) if err.is_usage() => 2,
+                    _ => 1,
+                }
+            }
+        },
         Command::Explain(args) => match run_explain(&args) {
             Ok(()) => 0,
             Err(e) => {
@@ -206,15 +216,10 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
         Some(p) => ModelSource::from_path(p)?,
         None => ModelSource::bundled()?,
     };
-    let format = args.format.unwrap_or_else(|| match &args.output {
-        Some(p)
-            if p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("json")) =>
-        {
-            Format::Json
-        }
-        _ => Format::Text,
-    });
+    let format = args
+        .format
+        .or_else(|| Format::from_output(args.output.as_deref()))
+        .unwrap_or(Format::Text);
     let mut opts = scan::ScanOptions::new(args.roots.clone());
     opts.threshold = args.threshold;
     opts.bits = args.bits;
@@ -230,6 +235,7 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     }
     opts.reference = args.reference.clone();
     opts.limits.plain = args.plain_decode;
+    opts.thumbnails = format == Format::Html;
     opts.cache = if args.no_cache || args.plain_decode {
         None
     } else {
@@ -237,28 +243,13 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     };
 
     let bars = Bars::new(args.quiet);
-    let report = scan::scan(&opts, &model, &bars, cancel)?;
-
-    let mut buf = Vec::new();
-    match format {
-        Format::Text => report::write_text(&report, &mut buf)?,
-        Format::Json => report::write_json(&report, &mut buf)?,
-    }
-    match &args.output {
-        Some(path) => std::fs::write(path, &buf)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&buf).and_then(|_| out.flush()).or_else(|e| {
-                // A closed pipe (`| head`) is not an error.
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
+    let (report, thumbnails) = scan::scan_with_thumbnails(&opts, &model, &bars, cancel)?;
+    for (path, t) in &thumbnails {
+        if let Err(why) = t {
+            bars.warn(&format!("{path}: no thumbnail: {why}"));
         }
     }
+    write_output(&report, &thumbnails, format, args.output.as_deref())?;
 
     let hidden_non_photos = bars
         .non_photos
@@ -298,6 +289,72 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Write the report in `format` to `output` or standard output.
+fn write_output(
+    report: &report::Report,
+    thumbnails: &thumbs::Thumbnails,
+    format: Format,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::new();
+    match format {
+        Format::Text => report::write_text(report, &mut buf)?,
+        Format::Json => report::write_json(report, &mut buf)?,
+        Format::Html => {
+            let opts = html::HtmlOptions {
+                base: std::env::current_dir().ok(),
+            };
+            buf = html::render(report, thumbnails, &opts).into_bytes();
+        }
+    }
+    match output {
+        Some(path) => std::fs::write(path, &buf)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&buf).and_then(|_| out.flush()).or_else(|e| {
+                // A closed pipe (`| head`) is not an error.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// `neardup report`: render an existing JSON report.
+fn run_report(args: &ReportArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.report)
+        .map_err(|e| Error::Param(format!("cannot read {}: {e}", args.report.display())))?;
+    let not_a_report = |why: String| {
+        Error::Param(format!(
+            "{} is not a neardup JSON report: {why}",
+            args.report.display()
+        ))
+    };
+    let text = String::from_utf8(bytes).map_err(|_| not_a_report("not text".into()))?;
+    let report = report::read_json(&text).map_err(|e| not_a_report(e.to_string()))?;
+    let format = args
+        .format
+        .or_else(|| Format::from_output(args.output.as_deref()))
+        .unwrap_or(Format::Text);
+    let thumbnails = if format == Format::Html {
+        let t = thumbs::from_files(&report, Default::default());
+        for (path, t) in &t {
+            if let Err(why) = t {
+                eprintln!("warning: {path}: no thumbnail: {why}");
+            }
+        }
+        t
+    } else {
+        thumbs::Thumbnails::new()
+    };
+    write_output(&report, &thumbnails, format, args.output.as_deref())
 }
 
 fn cache_path(args: &CacheArgs) -> anyhow::Result<std::path::PathBuf> {

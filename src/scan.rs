@@ -14,6 +14,7 @@ use crate::meta::{self, Meta};
 use crate::model::ModelSource;
 use crate::progress::{Progress, Stage};
 use crate::report::{self, Report};
+use crate::thumbs::{self, Spool, Thumbnails};
 use crate::walk::{self, FileEntry, WalkOptions};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -54,6 +55,8 @@ pub struct ScanOptions {
     pub keep: Vec<keep::Criterion>,
     /// Reference folders: scanned like roots; their files are always kept.
     pub reference: Vec<PathBuf>,
+    /// Make thumbnails of the photos in groups (for the HTML report).
+    pub thumbnails: bool,
 }
 
 impl ScanOptions {
@@ -73,6 +76,7 @@ impl ScanOptions {
             mirror: false,
             keep: keep::complete(&[]),
             reference: Vec::new(),
+            thumbnails: false,
         }
     }
 }
@@ -112,6 +116,17 @@ pub fn scan(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Report> {
+    scan_with_thumbnails(opts, model, progress, cancel).map(|(r, _)| r)
+}
+
+/// Run a whole scan; with `opts.thumbnails`, also the thumbnails of the
+/// photos in groups (see [`crate::thumbs`]), else an empty map.
+pub fn scan_with_thumbnails(
+    opts: &ScanOptions,
+    model: &ModelSource,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<(Report, Thumbnails)> {
     let t_total = Instant::now();
     let threshold = opts
         .threshold
@@ -141,6 +156,7 @@ pub fn scan(
         decode_embed_s,
         decode_thread_s,
         embed_thread_s,
+        thumbs: spool,
     } = walk_and_embed(opts, &embedder, &cache, progress, cancel)?;
 
     // 3. Index: hash every vector into the LSH tables, for the radius the
@@ -202,9 +218,6 @@ pub fn scan(
         .collect();
     progress.finish(Stage::Verify);
     let verify_s = t.elapsed();
-    if let Some(warning) = cache.close() {
-        progress.warn(&warning);
-    }
 
     // 5. Group: average linkage over the edges.
     let t = Instant::now();
@@ -221,6 +234,17 @@ pub fn scan(
     let by_pair: HashMap<(u32, u32), &Judged> =
         judged.iter().map(|j| ((j.pair.a, j.pair.b), j)).collect();
     let group_s = t.elapsed();
+
+    let thumbnails = match &spool {
+        Some(spool) => {
+            let grouped = clusters.iter().flat_map(|c| c.members.iter().copied());
+            grouped_thumbnails(&photos, grouped, spool, &cache, model, opts.limits)
+        }
+        None => Thumbnails::new(),
+    };
+    if let Some(warning) = cache.close() {
+        progress.warn(&warning);
+    }
 
     // 6. Report.
     let references: Vec<PathBuf> = opts
@@ -300,7 +324,7 @@ pub fn scan(
         total: secs(t_total.elapsed()),
     });
     let sc = &model.sidecar;
-    Ok(Report {
+    let report = Report {
         schema_version: report::SCHEMA_VERSION,
         tool: report::Tool {
             name: "neardup".into(),
@@ -367,7 +391,52 @@ pub fn scan(
             seconds: timings,
         },
         groups,
-    })
+    };
+    Ok((report, thumbnails))
+}
+
+/// The thumbnails of the photos `members`: from this scan's spool, else the
+/// cache, else the file decoded again at reduced scale (a photo served from
+/// a cache filled without thumbnails).
+fn grouped_thumbnails(
+    photos: &[Photo],
+    members: impl Iterator<Item = u32>,
+    spool: &Spool,
+    cache: &Cache,
+    model: &ModelSource,
+    limits: Limits,
+) -> Thumbnails {
+    let shorter_side = model.sidecar.geometry().shorter_side;
+    let mut wanted: Vec<u32> = members.collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted
+        .par_iter()
+        .map(|&i| {
+            let p = &photos[i as usize];
+            let path = p.file.path.to_string_lossy().into_owned();
+            if let Some(t) = spool.get(&p.content).or_else(|| {
+                cache
+                    .get_fact(thumbs::FACT_KIND, &p.content)
+                    .and_then(|b| decode::Thumbnail::from_bytes(&b))
+            }) {
+                return (path, Ok(t));
+            }
+            let made = std::fs::read(&p.file.path)
+                .map_err(|e| format!("cannot read: {e}"))
+                .and_then(|bytes| {
+                    if cache::content_key(&bytes) != p.content {
+                        return Err("the file changed during the scan".to_string());
+                    }
+                    decode::thumbnail(&bytes, shorter_side, limits, decode::THUMB_LONG_SIDE)
+                        .map_err(|r| r.message)
+                });
+            if let Ok(t) = &made {
+                cache.put_fact(thumbs::FACT_KIND, &p.content, t.to_bytes());
+            }
+            (path, made)
+        })
+        .collect()
 }
 
 /// The photos found under the roots and their vectors (stages 1 and 2).
@@ -386,6 +455,8 @@ pub struct Embedded {
     pub decode_embed_s: Duration,
     pub decode_thread_s: f64,
     pub embed_thread_s: f64,
+    /// The thumbnails made while decoding, with `opts.thumbnails`.
+    pub thumbs: Option<Spool>,
 }
 
 /// Walk the roots, then decode and embed every photo.
@@ -419,6 +490,7 @@ pub fn walk_and_embed(
     progress.start(Stage::Embed, Some(walked.files.len() as u64));
     let decode_ns = AtomicU64::new(0);
     let embed_ns = AtomicU64::new(0);
+    let spool = if opts.thumbnails { Spool::new() } else { None };
     let outcomes: Vec<Outcome> = walked
         .files
         .par_iter()
@@ -485,7 +557,21 @@ pub fn walk_and_embed(
                 progress.advance(1);
                 return Some(Outcome::Photo(photo(&e, content.clone(), m), e.vector));
             }
-            let prepared = decode::prepare(&bytes, geo, opts.limits);
+            // With thumbnails wanted, they come from the same decoded pixels.
+            let prepared = match &spool {
+                Some(spool) => decode::prepare_with_thumbnail(
+                    &bytes,
+                    geo,
+                    opts.limits,
+                    decode::THUMB_LONG_SIDE,
+                )
+                .map(|(p, t)| {
+                    spool.put(&content, &t);
+                    cache.put_fact(thumbs::FACT_KIND, &content, t.to_bytes());
+                    p
+                }),
+                None => decode::prepare(&bytes, geo, opts.limits),
+            };
             drop(bytes);
             let t1 = Instant::now();
             decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
@@ -568,6 +654,7 @@ pub fn walk_and_embed(
         decode_embed_s,
         decode_thread_s: decode_ns.into_inner() as f64 / 1e9,
         embed_thread_s: embed_ns.into_inner() as f64 / 1e9,
+        thumbs: spool,
     })
 }
 
