@@ -459,6 +459,28 @@ pub fn pixel_hash(bytes: &[u8], limits: Limits) -> Result<String, SkipReason> {
     Ok(h.finalize().to_hex().to_string())
 }
 
+/// Whether two photos of the same size are the same pixels, compared
+/// without hashing either whole when both are JPEGs in the same orientation
+/// (see [`crate::jpeg::same_pixels`]). `Ok(None)` when this cannot tell
+/// cheaply (another format, another orientation): compare [`pixel_hash`]es.
+pub fn same_pixels(a: &[u8], b: &[u8], limits: Limits) -> Result<Option<bool>, SkipReason> {
+    if limits.plain || sniff(a)? != "jpeg" || sniff(b)? != "jpeg" {
+        return Ok(None);
+    }
+    crate::jpeg::same_pixels(a, b, |w, h, exif| {
+        check_size(w as u64, h as u64, limits)?;
+        Ok(exif
+            .and_then(Orientation::from_exif_chunk)
+            .unwrap_or(Orientation::NoTransforms))
+    })
+    .map_err(|f| match f {
+        crate::jpeg::Failure::Refused(r) => r,
+        crate::jpeg::Failure::Corrupt(m) | crate::jpeg::Failure::Unsupported(m) => {
+            SkipReason::new(SkipKind::Corrupt, format!("damaged JPEG: {m}"))
+        }
+    })
+}
+
 enum JpegOutcome {
     Skip(SkipReason),
     Unsupported,
@@ -752,6 +774,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!((small.width, small.height), (512, 256));
+    }
+
+    #[test]
+    fn jpegs_are_compared_pixel_for_pixel_band_by_band() {
+        let jpeg = |img: &RgbImage, q: u8| {
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q)
+                .encode_image(img)
+                .unwrap();
+            out
+        };
+        // 250 x 170: the last band of 16 rows is partial.
+        let img = gradient(250, 170);
+        let a = jpeg(&img, 90);
+        // Same pixels, other bytes: an EXIF block saying "upright".
+        let mut rewrapped = a.clone();
+        insert_exif_orientation(&mut rewrapped, 1);
+        assert_ne!(a, rewrapped);
+        // One pixel changed in the last row only.
+        let mut last = img.clone();
+        last.put_pixel(249, 169, Rgb([255, 0, 255]));
+        let last = jpeg(&last, 90);
+        let mut rotated = a.clone();
+        insert_exif_orientation(&mut rotated, 6);
+        let png = encode(&img, ImageFormat::Png);
+        let l = Limits::default();
+        let hash = |b: &[u8]| pixel_hash(b, l).unwrap();
+        for (x, y, want) in [
+            (&a, &rewrapped, Some(true)),
+            (&a, &a, Some(true)),
+            (&a, &jpeg(&img, 80), Some(false)),
+            (&a, &last, Some(false)),
+            (&a, &jpeg(&gradient(250, 171), 90), None),
+            (&a, &rotated, None),
+            (&a, &png, None),
+        ] {
+            let got = same_pixels(x, y, l).unwrap();
+            assert_eq!(got, want);
+            // Whenever it answers, it agrees with the hashes of whole decodes.
+            if let Some(same) = got {
+                assert_eq!(same, hash(x) == hash(y));
+            }
+        }
+        // The fast path is off with --plain-decode; damage is an error.
+        let plain = Limits { plain: true, ..l };
+        assert_eq!(same_pixels(&a, &rewrapped, plain).unwrap(), None);
+        assert!(same_pixels(&a, &last[..last.len() / 2], l).is_err());
     }
 
     #[test]

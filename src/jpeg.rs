@@ -90,13 +90,89 @@ pub(crate) fn decode(
     });
     match catch_unwind(run) {
         Ok(r) => r,
-        Err(payload) => Err(match payload.downcast::<Failure>() {
-            Ok(f) => *f,
-            Err(payload) => match payload.downcast::<String>() {
-                Ok(s) => Failure::Corrupt(*s),
-                Err(_) => Failure::Corrupt("the decoder failed".into()),
-            },
-        }),
+        Err(payload) => Err(unwound(payload)),
+    }
+}
+
+/// Whether two JPEGs decode to the same pixels at full size: both are
+/// decoded side by side, a band of rows at a time, and the comparison stops
+/// at the first band that differs. Two different photos of the same size
+/// (the usual case: a copy re-saved at another quality) then cost a few rows
+/// instead of two whole decodes; two equal ones cost both decodes, as a
+/// hash of each would.
+///
+/// `header` sees each file's full size and EXIF block and returns what must
+/// match before any pixel is compared (size and orientation); `Ok(None)`
+/// when the two differ there, or a file is in a colour space this path does
+/// not decode: the caller compares another way.
+pub(crate) fn same_pixels<H: PartialEq>(
+    a: &[u8],
+    b: &[u8],
+    header: impl Fn(u32, u32, Option<&[u8]>) -> Result<H, crate::decode::SkipReason>,
+) -> Result<Option<bool>, Failure> {
+    let run = AssertUnwindSafe(|| -> Result<Option<bool>, Failure> {
+        let io = |e: std::io::Error| Failure::Corrupt(e.to_string());
+        type Opened<'a, H> = Option<(Decompress<&'a [u8]>, H)>;
+        let open = |bytes| -> Result<Opened<'_, H>, Failure> {
+            let d = Decompress::builder()
+                .with_err(error_manager())
+                .with_markers(&[Marker::APP(1)])
+                .from_mem(bytes)
+                .map_err(io)?;
+            let exif = d
+                .markers()
+                .find(|m| matches!(m.marker, Marker::APP(1)) && m.data.starts_with(b"Exif\0\0"))
+                .map(|m| &m.data[6..]);
+            let h = header(d.width() as u32, d.height() as u32, exif).map_err(Failure::Refused)?;
+            let supported = matches!(
+                d.color_space(),
+                ffi::J_COLOR_SPACE::JCS_GRAYSCALE
+                    | ffi::J_COLOR_SPACE::JCS_YCbCr
+                    | ffi::J_COLOR_SPACE::JCS_RGB
+            );
+            Ok(supported.then_some((d, h)))
+        };
+        let (Some((da, ha)), Some((db, hb))) = (open(a)?, open(b)?) else {
+            return Ok(None);
+        };
+        if ha != hb || da.size() != db.size() {
+            return Ok(None);
+        }
+        let mut sa = da.rgb().map_err(io)?;
+        let mut sb = db.rgb().map_err(io)?;
+        let (w, h) = (sa.width(), sa.height());
+        const BAND: usize = 16;
+        let mut ba = vec![0u8; w * 3 * BAND];
+        let mut bb = vec![0u8; w * 3 * BAND];
+        let mut row = 0;
+        while row < h {
+            let rows = BAND.min(h - row);
+            let (ra, rb) = (&mut ba[..w * 3 * rows], &mut bb[..w * 3 * rows]);
+            sa.read_scanlines_into(&mut ra[..]).map_err(io)?;
+            sb.read_scanlines_into(&mut rb[..]).map_err(io)?;
+            if ra != rb {
+                return Ok(Some(false));
+            }
+            row += rows;
+        }
+        sa.finish().map_err(io)?;
+        sb.finish().map_err(io)?;
+        Ok(Some(true))
+    });
+    match catch_unwind(run) {
+        Ok(r) => r,
+        Err(payload) => Err(unwound(payload)),
+    }
+}
+
+/// The [`Failure`] a decoder callback unwound with.
+fn unwound(payload: Box<dyn std::any::Any + Send>) -> Failure {
+    match payload.downcast::<Failure>() {
+        Ok(f) => *f,
+        Err(payload) => match payload.downcast::<String>() {
+            Ok(s) => Failure::Corrupt(*s),
+            Err(_) => Failure::Corrupt("the decoder failed".into()),
+        },
     }
 }
 

@@ -84,6 +84,66 @@ fn each_kind_of_copy_gets_its_label() {
         .all(|f| !f.ends_with("unrelated.jpg")));
 }
 
+/// `jpeg` with a comment segment after its start marker: other bytes, the
+/// same coded image (what a photo manager's metadata edit does).
+fn with_comment(jpeg: &[u8], text: &str) -> Vec<u8> {
+    let len = (text.len() + 2) as u16;
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xFE]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn jpeg_copies_with_other_metadata_are_the_same_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let img = load(&album().join("day2/phone/IMG_0004.JPG"));
+    save_jpeg_quality(&img, &root.join("a.jpg"), 90);
+    let a = std::fs::read(root.join("a.jpg")).unwrap();
+    std::fs::write(root.join("b.jpg"), with_comment(&a, "rated 3 stars")).unwrap();
+    std::fs::write(root.join("c.jpg"), with_comment(&a, "tagged: holiday")).unwrap();
+    // Same size, re-encoded: close in embedding, not the same pixels.
+    save_jpeg_quality(&img, &root.join("d.jpg"), 60);
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("cache.db");
+    let args = |cache_flag: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec!["--mode".into(), "copies".into()];
+        v.extend(cache_flag.iter().map(|s| s.to_string()));
+        v.push(root.to_str().unwrap().into());
+        v
+    };
+    let cache_args = ["--cache", cache.to_str().unwrap()];
+    let mut reports = Vec::new();
+    for flags in [&["--no-cache"][..], &cache_args[..], &cache_args[..]] {
+        let a = args(flags);
+        let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        reports.push(scan_json(&a));
+    }
+    let r = &reports[0];
+    assert_eq!(groups_rel(r, root), vec![vec!["a.jpg", "b.jpg", "c.jpg"]]);
+    for (x, y) in [("a.jpg", "b.jpg"), ("a.jpg", "c.jpg"), ("b.jpg", "c.jpg")] {
+        assert_eq!(
+            label_of(r, x, y),
+            Some((Label::SamePixels, false)),
+            "{x} {y}"
+        );
+    }
+    // Cold, warm and uncached say the same.
+    for other in &reports[1..] {
+        assert_eq!(groups_rel(other, root), groups_rel(r, root));
+        assert_eq!(
+            serde_json::to_string(&other.groups).unwrap(),
+            serde_json::to_string(&r.groups).unwrap()
+        );
+    }
+    // With edits, the re-encoded copy joins as an edit.
+    let e = scan_json(&["--no-cache", "--mode", "edits", root.to_str().unwrap()]);
+    assert_eq!(label_of(&e, "a.jpg", "d.jpg"), Some((Label::Edited, false)));
+}
+
 #[test]
 fn mode_copies_keeps_only_copies() {
     let dir = tempfile::tempdir().unwrap();
