@@ -11,9 +11,10 @@ Prints numbers, asserts nothing about speed:
      inference as many times, both on every core (examples/floor.rs), and how
      far the pipeline is from decode + inference;
   3. fast path against plain decode: the groups of `neardup scan` with the
-     reduced-scale JPEG decode and with `--plain-decode` (every pixel, image
-     crate) on ../shared/bench/synth-dev and holidays-dev, which must be the
-     same groups.
+     reduced-scale JPEG decode and with `--plain-decode` (every pixel, the
+     same decoder) on ../shared/bench/synth-dev, holidays-dev and the camera
+     corpus, which must be the same groups, and the largest change of a
+     pair's distance.
 
 The corpus (300 camera-sized 12 MP JPEGs by default) is made once with
 ../shared/bench/make_camera_corpus.py (needs `pip install pillow numpy`) and
@@ -74,6 +75,12 @@ def groups_of(report_path):
     return sorted(sorted(g["files"]) for g in r["groups"])
 
 
+def distances_of(report_path):
+    with open(report_path) as f:
+        r = json.load(f)
+    return {tuple(sorted((p["a"], p["b"]))): p["distance"] for g in r["groups"] for p in g["pairs"]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", default=None)
@@ -122,15 +129,20 @@ def main():
               f"sum {floor:.2f} s on {fl['threads']} threads")
         print(f"pipeline / floor: {t_nd / floor:5.2f}x")
         if not a.skip_plain:
-            for name in ("synth-dev", "holidays-dev"):
-                images = os.path.join(SHARED, name, "images")
+            sets = [(name, os.path.join(SHARED, name, "images")) for name in ("synth-dev", "holidays-dev")]
+            sets.append(("the camera corpus", corpus))
+            for name, images in sets:
                 fast, plain = os.path.join(work, "fast.json"), os.path.join(work, "plain.json")
                 tf, _, _ = run([BIN, "scan", "--no-cache", "--quiet", "--format", "json", "-o", fast, images])
                 tp, _, _ = run([BIN, "scan", "--no-cache", "--plain-decode", "--quiet", "--format", "json",
                                 "-o", plain, images])
                 gf, gp = groups_of(fast), groups_of(plain)
+                df, dp = distances_of(fast), distances_of(plain)
+                common = set(df) & set(dp)
+                drift = max((abs(df[k] - dp[k]) for k in common), default=0.0)
                 same = "identical groups" if gf == gp else "DIFFERENT groups"
                 print(f"fast vs plain decode on {name}: {same} ({len(gf)} vs {len(gp)} groups; "
+                      f"{len(common)} pairs in both, largest distance change {drift:.4f}; "
                       f"{tf:.1f} s vs {tp:.1f} s)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

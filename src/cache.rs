@@ -30,7 +30,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// 2: TIFF-based RAW files (DNG, NEF, ARW...) are read through their JPEG
 /// preview (version 1 decoded their small IFD0 thumbnail as a TIFF), and
 /// JPEGs are decoded by libjpeg-turbo instead of jpeg-decoder.
-pub const PIPELINE_VERSION: u32 = 2;
+/// 3: JPEGs are decoded at 1/8, 1/4 or 1/2 only (no 3/8, 5/8...).
+pub const PIPELINE_VERSION: u32 = 3;
 /// How long a scan waits for another one that holds the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Writes are committed in batches of this many rows, or every second.

@@ -302,8 +302,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub hidden: bool,
 
-    /// Decode every pixel of every photo (no reduced-scale JPEG decode) and
-    /// skip the cache: slow; for checking that the fast path gives the same
+    /// Decode every pixel of every photo (JPEGs at full size with the same
+    /// decoder, no reduced-scale decode) and skip the cache: slow; for checking that the fast path gives the same
     /// groups (bench/throughput.py does).
     #[arg(long, hide = true)]
     pub plain_decode: bool,

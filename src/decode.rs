@@ -54,8 +54,10 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Largest allocation a decoder may make, in bytes.
     pub max_alloc: u64,
-    /// Decode every pixel with the image crate, never at reduced DCT scale:
-    /// slow, for checking that the fast path gives the same report.
+    /// Decode every pixel, never at reduced DCT scale (JPEGs with the same
+    /// decoder, libjpeg-turbo, at full size), and compare same-size pixels
+    /// by whole hashes: slow, for checking that the fast paths give the
+    /// same report.
     pub plain: bool,
 }
 
@@ -269,7 +271,9 @@ fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReaso
             format,
         });
     }
-    if format == "jpeg" && !limits.plain {
+    if format == "jpeg" {
+        // --plain-decode: every pixel, with the same decoder.
+        let need = if limits.plain { Need::Full } else { need };
         match decode_jpeg_scaled(bytes, need, limits) {
             Err(JpegOutcome::Skip(r)) => return Err(r),
             Ok(raw) => return Ok(raw),

@@ -178,8 +178,14 @@ fn unwound(payload: Box<dyn std::any::Any + Send>) -> Failure {
 
 /// The smallest numerator `n` (scale `n/8`) whose scaled `side` still covers
 /// `target`; 8 (full size) when no reduction fits.
+///
+/// Only the power-of-two scales 1/8, 1/4 and 1/2: libjpeg-turbo's other
+/// scaled inverse DCTs (3/8, 5/8...) resample worse, and moved the distances
+/// of some photos twice as far from a full decode (largest change over
+/// synth-dev 0.044 against 0.024, mean 0.0049 against 0.0029).
 pub(crate) fn numerator_for(side: u32, target: u32) -> u8 {
-    (1..=8u8)
+    [1u8, 2, 4, 8]
+        .into_iter()
         .find(|&n| (side as u64 * n as u64).div_ceil(8) >= target as u64)
         .unwrap_or(8)
 }
@@ -240,7 +246,8 @@ mod tests {
     fn numerator_is_the_smallest_that_covers_the_target() {
         assert_eq!(numerator_for(3000, 224), 1); // 375
         assert_eq!(numerator_for(1000, 224), 2); // 250
-        assert_eq!(numerator_for(600, 224), 3); // 225
+        assert_eq!(numerator_for(600, 224), 4); // 300 (3/8 would do, but is not used)
+        assert_eq!(numerator_for(1000, 250), 2); // 250
         assert_eq!(numerator_for(224, 224), 8);
         assert_eq!(numerator_for(100, 224), 8);
     }

@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Mutex;
 
-/// Cache kind of thumbnails (bump when their size or quality change).
-pub const FACT_KIND: &str = "thumb/1";
+/// Cache kind of thumbnails (bump when their size, quality or source decode
+/// change; 2: JPEGs decoded at power-of-two scales only).
+pub const FACT_KIND: &str = "thumb/2";
 
 /// Thumbnails by path as the report shows it; a photo without one carries
 /// the reason (it could not be read again, it changed...).
