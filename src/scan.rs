@@ -108,7 +108,8 @@ const PIXELS_FACT: &str = "pixels/2";
 const SAME_PIXELS_FACT: &str = "same-pixels/1";
 /// Bumped whenever the geometric check changes its counts.
 /// 3: the gray image comes from a decode at 1/8, 1/4 or 1/2 only.
-const GEOMETRY_VERSION: u32 = 3;
+/// 4: ... whose longer side covers 15/16 of the target (then upscaled).
+const GEOMETRY_VERSION: u32 = 4;
 
 /// Files larger than this are not read (no photo is this big).
 const MAX_FILE_BYTES: u64 = 4 << 30;
