@@ -123,8 +123,7 @@ fn one(n: usize, dim: usize, threshold: f32, plan_at: f32, with_origin: bool) {
         let at_t = index::plan_among(&e, threshold, req, &[Centre::Model]).unwrap();
         let q = at_t.bit_flip_at_threshold;
         plan.bit_flip_at_threshold = q;
-        plan.pair_recall_at_threshold =
-            1.0 - (1.0 - (1.0 - q).powi(plan.bits as i32)).powi(plan.tables as i32);
+        plan.pair_recall_at_threshold = index::recall_of(1.0 - q, plan.bits, plan.tables);
     }
     let plan_s = t.elapsed().as_secs_f64();
     eprintln!(

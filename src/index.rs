@@ -203,7 +203,9 @@ fn tables_for(p: f64, bits: usize, target: f64) -> Option<usize> {
     (l.is_finite() && l <= MAX_TABLES as f64).then_some(l.max(1.0) as usize)
 }
 
-fn recall_of(p: f64, bits: usize, tables: usize) -> f64 {
+/// Probability that a pair whose sign bits agree with probability `p` shares
+/// a bucket in at least one of `tables` tables of `bits` bits.
+pub fn recall_of(p: f64, bits: usize, tables: usize) -> f64 {
     1.0 - (1.0 - p.powi(bits as i32)).powi(tables as i32)
 }
 
