@@ -150,3 +150,34 @@ fn output_file_and_timings() {
     let s = report.stats.seconds.expect("timings");
     assert!(s.total > 0.0 && s.decode_embed > 0.0 && s.total >= s.decode_embed);
 }
+
+#[test]
+fn reduced_scale_decode_gives_the_groups_of_a_full_decode() {
+    // Most of the album's JPEGs are read at 1/2 or 1/4 scale; --plain-decode
+    // reads every pixel with the same decoder. Same groups, and every pair's
+    // distance within the tolerance the README gives (0.03).
+    let root = album();
+    let root_s = root.to_str().unwrap();
+    let fast = scan_json(&["--no-cache", root_s]);
+    let plain = scan_json(&["--plain-decode", root_s]);
+    assert_eq!(groups_rel(&fast, &root), groups_rel(&plain, &root));
+    let distances =
+        |r: &neardup::report::Report| -> std::collections::BTreeMap<(String, String), f64> {
+            r.groups
+                .iter()
+                .flat_map(|g| &g.pairs)
+                .map(|p| ((p.a.clone(), p.b.clone()), p.distance))
+                .collect()
+        };
+    let (df, dp) = (distances(&fast), distances(&plain));
+    assert_eq!(df.keys().collect::<Vec<_>>(), dp.keys().collect::<Vec<_>>());
+    assert!(!df.is_empty());
+    let mut changed = 0;
+    for (k, d) in &df {
+        let delta = (d - dp[k]).abs();
+        assert!(delta <= 0.03, "{k:?}: {d} fast, {} plain", dp[k]);
+        changed += (delta > 0.0) as usize;
+    }
+    // The check is not vacuous: some photos were decoded at reduced scale.
+    assert!(changed > 0, "no distance changed: nothing was scaled");
+}
