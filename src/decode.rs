@@ -378,15 +378,7 @@ fn make_thumbnail(raw: &Raw, long_side: u32) -> Result<Thumbnail, SkipReason> {
     let small = if (tw, th) == (raw.w, raw.h) {
         raw.rgb[..raw.w as usize * raw.h as usize * 3].to_vec()
     } else {
-        let src = fir::images::ImageRef::new(raw.w, raw.h, &raw.rgb, fir::PixelType::U8x3)
-            .map_err(|e| bad(e.to_string()))?;
-        let mut dst = fir::images::Image::new(tw, th, fir::PixelType::U8x3);
-        let opts = fir::ResizeOptions::new()
-            .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
-        fir::Resizer::new()
-            .resize(&src, &mut dst, &opts)
-            .map_err(|e| bad(e.to_string()))?;
-        dst.into_vec()
+        bilinear(&raw.rgb, raw.w, raw.h, fir::PixelType::U8x3, (tw, th), None).map_err(bad)?
     };
     let mut img = DynamicImage::ImageRgb8(
         RgbImage::from_raw(tw, th, small).ok_or_else(|| bad("thumbnail buffer".into()))?,
@@ -426,16 +418,9 @@ pub fn prepare_gray(bytes: &[u8], long_side: u32, limits: Limits) -> Result<Gray
     let tw = ((raw.w as f64 * scale).round() as u32).max(1);
     let th = ((raw.h as f64 * scale).round() as u32).max(1);
     let bad = |e: String| SkipReason::new(SkipKind::Corrupt, e);
-    let src = fir::images::ImageRef::new(raw.w, raw.h, &gray, fir::PixelType::U8)
-        .map_err(|e| bad(e.to_string()))?;
-    let mut dst = fir::images::Image::new(tw, th, fir::PixelType::U8);
-    let opts = fir::ResizeOptions::new()
-        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
-    fir::Resizer::new()
-        .resize(&src, &mut dst, &opts)
-        .map_err(|e| bad(e.to_string()))?;
+    let small = bilinear(&gray, raw.w, raw.h, fir::PixelType::U8, (tw, th), None).map_err(bad)?;
     let mut img = DynamicImage::ImageLuma8(
-        image::GrayImage::from_raw(tw, th, dst.into_vec()).ok_or_else(|| bad("resize".into()))?,
+        image::GrayImage::from_raw(tw, th, small).ok_or_else(|| bad("resize".into()))?,
     );
     img.apply_orientation(raw.orientation);
     let g = img.into_luma8();
@@ -630,22 +615,37 @@ fn resize_crop_orient(
     let (crop_w, crop_h) = ((cw as f64).min(rw), (ch as f64).min(rh));
     let left = (rw - crop_w) / 2.0 / scale;
     let top = (rh - crop_h) / 2.0 / scale;
-    let src =
-        fir::images::ImageRef::new(w, h, rgb, fir::PixelType::U8x3).map_err(|e| e.to_string())?;
-    let mut dst = fir::images::Image::new(cw, ch, fir::PixelType::U8x3);
-    let opts = fir::ResizeOptions::new()
-        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear))
-        .crop(left, top, crop_w / scale, crop_h / scale);
-    fir::Resizer::new()
-        .resize(&src, &mut dst, &opts)
-        .map_err(|e| e.to_string())?;
-    let buf = dst.into_vec();
+    let crop = (left, top, crop_w / scale, crop_h / scale);
+    let buf = bilinear(rgb, w, h, fir::PixelType::U8x3, (cw, ch), Some(crop))?;
     if orientation == Orientation::NoTransforms {
         return Ok(buf);
     }
     let mut img = DynamicImage::ImageRgb8(RgbImage::from_raw(cw, ch, buf).ok_or("resize buffer")?);
     img.apply_orientation(orientation);
     Ok(img.into_rgb8().into_raw())
+}
+
+/// Antialiased bilinear resize (SIMD) of `w` x `h` pixels to `to`, of the
+/// `crop` (left, top, width, height in source pixels) when given.
+fn bilinear(
+    pixels: &[u8],
+    w: u32,
+    h: u32,
+    kind: fir::PixelType,
+    to: (u32, u32),
+    crop: Option<(f64, f64, f64, f64)>,
+) -> Result<Vec<u8>, String> {
+    let src = fir::images::ImageRef::new(w, h, pixels, kind).map_err(|e| e.to_string())?;
+    let mut dst = fir::images::Image::new(to.0, to.1, kind);
+    let mut opts = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Bilinear));
+    if let Some((left, top, cw, ch)) = crop {
+        opts = opts.crop(left, top, cw, ch);
+    }
+    fir::Resizer::new()
+        .resize(&src, &mut dst, &opts)
+        .map_err(|e| e.to_string())?;
+    Ok(dst.into_vec())
 }
 
 #[cfg(test)]

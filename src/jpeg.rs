@@ -49,23 +49,11 @@ pub(crate) fn decode(
 ) -> Result<Decoded, Failure> {
     let run = AssertUnwindSafe(|| -> Result<Decoded, Failure> {
         let io = |e: std::io::Error| Failure::Corrupt(e.to_string());
-        let mut d = Decompress::builder()
-            .with_err(error_manager())
-            .with_markers(&[Marker::APP(1)])
-            .from_mem(bytes)
-            .map_err(io)?;
+        let mut d = open(bytes).map_err(io)?;
         let (full_width, full_height) = (d.width() as u32, d.height() as u32);
-        let exif = d
-            .markers()
-            .find(|m| matches!(m.marker, Marker::APP(1)) && m.data.starts_with(b"Exif\0\0"))
-            .map(|m| m.data[6..].to_vec());
+        let exif = exif_block(&d).map(<[u8]>::to_vec);
         let n = scale(full_width, full_height).map_err(Failure::Refused)?;
-        if !matches!(
-            d.color_space(),
-            ffi::J_COLOR_SPACE::JCS_GRAYSCALE
-                | ffi::J_COLOR_SPACE::JCS_YCbCr
-                | ffi::J_COLOR_SPACE::JCS_RGB
-        ) {
+        if !decodes_to_rgb(&d) {
             return Err(Failure::Unsupported(format!(
                 "colour space {:?}",
                 d.color_space()
@@ -113,26 +101,13 @@ pub(crate) fn same_pixels<H: PartialEq>(
     let run = AssertUnwindSafe(|| -> Result<Option<bool>, Failure> {
         let io = |e: std::io::Error| Failure::Corrupt(e.to_string());
         type Opened<'a, H> = Option<(Decompress<&'a [u8]>, H)>;
-        let open = |bytes| -> Result<Opened<'_, H>, Failure> {
-            let d = Decompress::builder()
-                .with_err(error_manager())
-                .with_markers(&[Marker::APP(1)])
-                .from_mem(bytes)
-                .map_err(io)?;
-            let exif = d
-                .markers()
-                .find(|m| matches!(m.marker, Marker::APP(1)) && m.data.starts_with(b"Exif\0\0"))
-                .map(|m| &m.data[6..]);
-            let h = header(d.width() as u32, d.height() as u32, exif).map_err(Failure::Refused)?;
-            let supported = matches!(
-                d.color_space(),
-                ffi::J_COLOR_SPACE::JCS_GRAYSCALE
-                    | ffi::J_COLOR_SPACE::JCS_YCbCr
-                    | ffi::J_COLOR_SPACE::JCS_RGB
-            );
-            Ok(supported.then_some((d, h)))
+        let open_one = |bytes| -> Result<Opened<'_, H>, Failure> {
+            let d = open(bytes).map_err(io)?;
+            let h = header(d.width() as u32, d.height() as u32, exif_block(&d))
+                .map_err(Failure::Refused)?;
+            Ok(decodes_to_rgb(&d).then_some((d, h)))
         };
-        let (Some((da, ha)), Some((db, hb))) = (open(a)?, open(b)?) else {
+        let (Some((da, ha)), Some((db, hb))) = (open_one(a)?, open_one(b)?) else {
             return Ok(None);
         };
         if ha != hb || da.size() != db.size() {
@@ -163,6 +138,31 @@ pub(crate) fn same_pixels<H: PartialEq>(
         Ok(r) => r,
         Err(payload) => Err(unwound(payload)),
     }
+}
+
+/// A decompressor on `bytes` with our error manager, keeping APP1 (EXIF).
+fn open(bytes: &[u8]) -> std::io::Result<Decompress<&[u8]>> {
+    Decompress::builder()
+        .with_err(error_manager())
+        .with_markers(&[Marker::APP(1)])
+        .from_mem(bytes)
+}
+
+/// The EXIF block (the TIFF structure after `Exif\0\0`), if any.
+fn exif_block<R>(d: &Decompress<R>) -> Option<&[u8]> {
+    d.markers()
+        .find(|m| matches!(m.marker, Marker::APP(1)) && m.data.starts_with(b"Exif\0\0"))
+        .map(|m| &m.data[6..])
+}
+
+/// Whether libjpeg converts this colour space to RGB (not CMYK/YCCK).
+fn decodes_to_rgb<R>(d: &Decompress<R>) -> bool {
+    matches!(
+        d.color_space(),
+        ffi::J_COLOR_SPACE::JCS_GRAYSCALE
+            | ffi::J_COLOR_SPACE::JCS_YCbCr
+            | ffi::J_COLOR_SPACE::JCS_RGB
+    )
 }
 
 /// The [`Failure`] a decoder callback unwound with.
