@@ -23,6 +23,7 @@ mod jpeg;
 pub mod keep;
 pub mod meta;
 pub mod model;
+pub mod open;
 pub mod progress;
 pub mod raw;
 pub mod report;
