@@ -11,21 +11,37 @@
 //!
 //! The model fingerprint is the sha256 of the model file, its sidecar's
 //! input/resize/output, and [`PIPELINE_VERSION`]; a different model never
-//! sees another model's vectors. Nothing here ever makes a scan fail: a
-//! cache that cannot be opened, is corrupt, or has a newer schema is set
-//! aside (renamed) with a warning and rebuilt, and errors while working turn
-//! the cache off for the rest of the run.
+//! sees another model's vectors.
+//!
+//! A row is only used after it is checked: every row of `vectors`, `files`
+//! and `facts` carries a BLAKE3 checksum of its key and value, and a vector
+//! must also have the model's length, finite values and unit length. A row
+//! that fails is dropped, counted in a warning and computed again, so one
+//! flipped bit on disk never changes a report.
+//!
+//! Nothing here ever makes a scan fail. Another scan holding a lock is
+//! waited for. A cache whose file or folder is read-only is read without
+//! writing. Only a cache SQLite finds damaged (corrupt, not a database,
+//! failed quick check) or of an unknown schema is set aside (renamed) with a
+//! warning that says whether it could be moved, and rebuilt; other errors
+//! while working turn the cache off for the rest of the run.
 
 use crate::model::{sha256_hex, ModelSource};
 use crate::progress::Progress;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The database layout this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// 2: every row of `vectors`, `files` and `facts` carries `sum`, a BLAKE3
+/// checksum of its key and value, and `models` records the length of the
+/// model's vectors. A version 1 cache (rows without checksums) has its rows
+/// dropped once and recomputed.
+pub const SCHEMA_VERSION: i64 = 2;
 /// Bumped whenever decoding or preprocessing changes the vectors.
 /// 2: TIFF-based RAW files (DNG, NEF, ARW...) are read through their JPEG
 /// preview (version 1 decoded their small IFD0 thumbnail as a TIFF), and
@@ -36,6 +52,22 @@ pub const PIPELINE_VERSION: u32 = 3;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Writes are committed in batches of this many rows, or every second.
 const BATCH_ROWS: usize = 256;
+/// How many damaged rows the warning names (the rest are counted).
+const NAMED_BAD_ROWS: usize = 5;
+/// How far from 1 the length of a cached (unit) vector may be.
+const NORM_TOLERANCE: f32 = 1e-3;
+
+/// The tables of data rows, as this build creates them.
+const DATA_TABLES: &str = "
+    CREATE TABLE IF NOT EXISTS models (fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL,
+        sha256 TEXT NOT NULL, path BLOB, dim INTEGER);
+    CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, content TEXT NOT NULL,
+        width INTEGER NOT NULL, height INTEGER NOT NULL, format TEXT NOT NULL,
+        vector BLOB NOT NULL, sum BLOB NOT NULL, PRIMARY KEY (model, content)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS files (path BLOB PRIMARY KEY, size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL, content TEXT NOT NULL, sum BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS facts (kind TEXT NOT NULL, key TEXT NOT NULL,
+        value BLOB NOT NULL, sum BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;";
 
 /// The default location: the platform's cache folder (XDG on Linux).
 pub fn default_path() -> Option<PathBuf> {
@@ -78,6 +110,50 @@ pub struct Entry {
     pub vector: Vec<f32>,
 }
 
+/// The checksum of a row: BLAKE3 (first 16 bytes) of its table and of every
+/// field of its key and value, each prefixed by its length.
+fn row_sum(table: &str, fields: &[&[u8]]) -> [u8; 16] {
+    let mut h = blake3::Hasher::new_derive_key("neardup cache row, schema 2");
+    h.update(table.as_bytes());
+    for f in fields {
+        h.update(&(f.len() as u64).to_le_bytes());
+        h.update(f);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
+}
+
+fn vector_sum(model: &str, content: &str, w: i64, h: i64, format: &str, blob: &[u8]) -> [u8; 16] {
+    row_sum(
+        "vectors",
+        &[
+            model.as_bytes(),
+            content.as_bytes(),
+            &w.to_le_bytes(),
+            &h.to_le_bytes(),
+            format.as_bytes(),
+            blob,
+        ],
+    )
+}
+
+fn file_sum(path: &[u8], size: i64, mtime: i64, content: &str) -> [u8; 16] {
+    row_sum(
+        "files",
+        &[
+            path,
+            &size.to_le_bytes(),
+            &mtime.to_le_bytes(),
+            content.as_bytes(),
+        ],
+    )
+}
+
+fn fact_sum(kind: &str, key: &str, value: &[u8]) -> [u8; 16] {
+    row_sum("facts", &[kind.as_bytes(), key.as_bytes(), value])
+}
+
 enum Write {
     File {
         path: Vec<u8>,
@@ -94,6 +170,40 @@ enum Write {
         key: String,
         value: Vec<u8>,
     },
+    /// A row that failed its checks.
+    DropFile {
+        path: Vec<u8>,
+    },
+    DropVector {
+        content: String,
+    },
+    DropFact {
+        kind: String,
+        key: String,
+    },
+}
+
+/// Why the cache was turned off during a run.
+struct Failure {
+    message: String,
+    /// SQLite found the file damaged (corrupt, not a database).
+    damaged: bool,
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error) -> Failure {
+        Failure {
+            message: e.to_string(),
+            damaged: damaged(e),
+        }
+    }
+}
+
+/// Rows that failed their checks during a run.
+#[derive(Default)]
+struct BadRows {
+    count: usize,
+    named: Vec<String>,
 }
 
 /// An open cache for one model.
@@ -102,9 +212,14 @@ pub struct Cache {
     fingerprint: String,
     reader: Mutex<Option<Connection>>,
     writer: Mutex<Option<mpsc::Sender<Write>>>,
-    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+    thread: Option<std::thread::JoinHandle<rusqlite::Result<()>>>,
     /// Set when a database error turned the cache off during the run.
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<Failure>>,
+    /// Opened without writing (the file or its folder is read-only).
+    read_only: bool,
+    /// The length of this model's vectors (0: not known yet).
+    dim: AtomicUsize,
+    bad: Mutex<BadRows>,
 }
 
 fn path_bytes(p: &Path) -> Vec<u8> {
@@ -129,151 +244,483 @@ fn blob_to_vec(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// A vector row checked: types, length, finite values, unit length and
+/// checksum. `Err` says why it is not used.
+fn vector_row(
+    fingerprint: &str,
+    content: &str,
+    dim: usize,
+    r: &rusqlite::Row,
+) -> rusqlite::Result<Result<Entry, String>> {
+    let cols = (
+        r.get_ref(0)?,
+        r.get_ref(1)?,
+        r.get_ref(2)?,
+        r.get_ref(3)?,
+        r.get_ref(4)?,
+    );
+    let (
+        ValueRef::Integer(w),
+        ValueRef::Integer(h),
+        ValueRef::Text(format),
+        ValueRef::Blob(blob),
+        ValueRef::Blob(sum),
+    ) = cols
+    else {
+        return Ok(Err("a column of the wrong type".into()));
+    };
+    let Ok(format) = std::str::from_utf8(format) else {
+        return Ok(Err("a format that is not text".into()));
+    };
+    if blob.len() != dim * 4 {
+        return Ok(Err(format!(
+            "{} bytes where {dim} floats were expected",
+            blob.len()
+        )));
+    }
+    let (Ok(width), Ok(height)) = (u32::try_from(w), u32::try_from(h)) else {
+        return Ok(Err(format!("a size of {w}x{h}")));
+    };
+    let vector = blob_to_vec(blob);
+    if !vector.iter().all(|x| x.is_finite()) {
+        return Ok(Err("a value that is not finite".into()));
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm != 0.0 && (norm - 1.0).abs() > NORM_TOLERANCE {
+        return Ok(Err(format!("a length of {norm}, not 1")));
+    }
+    if sum != vector_sum(fingerprint, content, w, h, format, blob) {
+        return Ok(Err("a checksum mismatch".into()));
+    }
+    Ok(Ok(Entry {
+        width,
+        height,
+        format: format.to_string(),
+        vector,
+    }))
+}
+
+fn damaged(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Run `f` again while another scan holds a lock that SQLite's busy handler
+/// does not wait for (setting up the WAL, upgrading a read to a write...),
+/// for up to [`BUSY_TIMEOUT`].
+fn retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match f() {
+            Err(e) if busy(&e) && start.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            r => return r,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum OpenError {
-    /// The file is not a usable cache: set it aside.
-    Unusable(String),
-    /// Could not even try (folder not writable...): run without cache.
+    /// The file is not a usable cache (damaged, unknown schema): set it
+    /// aside, unless it is read-only.
+    Unusable { why: String, read_only: bool },
+    /// Could not use it now (locked for too long, folder not writable and
+    /// no cache yet, I/O error...): run without cache, touch nothing.
     Unavailable(String),
 }
 
-fn connect(path: &Path) -> Result<Connection, OpenError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| OpenError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+fn open_error(e: rusqlite::Error, read_only: bool) -> OpenError {
+    if damaged(&e) {
+        OpenError::Unusable {
+            why: e.to_string(),
+            read_only,
+        }
+    } else {
+        OpenError::Unavailable(e.to_string())
     }
-    let conn = Connection::open(path).map_err(|e| OpenError::Unavailable(e.to_string()))?;
-    let unusable = |e: rusqlite::Error| OpenError::Unusable(e.to_string());
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(unusable)?;
-    // Reading the journal mode reads the header: garbage fails here.
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(unusable)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(unusable)?;
-    conn.execute_batch(
-        "BEGIN;
-         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-         CREATE TABLE IF NOT EXISTS models (fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL,
-             sha256 TEXT NOT NULL, path BLOB);
-         CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, content TEXT NOT NULL,
-             width INTEGER NOT NULL, height INTEGER NOT NULL, format TEXT NOT NULL,
-             vector BLOB NOT NULL, PRIMARY KEY (model, content)) WITHOUT ROWID;
-         CREATE TABLE IF NOT EXISTS files (path BLOB PRIMARY KEY, size INTEGER NOT NULL,
-             mtime_ns INTEGER NOT NULL, content TEXT NOT NULL) WITHOUT ROWID;
-         CREATE TABLE IF NOT EXISTS facts (kind TEXT NOT NULL, key TEXT NOT NULL,
-             value BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
-         INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
-         COMMIT;",
-    )
-    .map_err(unusable)?;
-    let version: String = conn
+}
+
+/// An open database.
+struct Db {
+    conn: Connection,
+    read_only: bool,
+    /// One-line notes for the user (an old cache migrated...).
+    notes: Vec<String>,
+}
+
+/// True when this process may write `p` (a file or a folder): its mode has a
+/// write bit (root ignores modes, so they are read too) and `access(W_OK)`
+/// agrees (read-only mounts, immutable files, other owners).
+#[cfg(unix)]
+fn may_write(p: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(p) else {
+        return false;
+    };
+    if meta.permissions().mode() & 0o222 == 0 {
+        return false;
+    }
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a NUL-terminated string that lives across the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+#[cfg(not(unix))]
+fn may_write(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| !m.permissions().readonly())
+}
+
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The version in `meta`, `None` for an empty database. Reading it reads
+/// the header: garbage fails here.
+fn schema_version(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+        [],
+        |r| r.get(0),
+    )?;
+    if tables == 0 {
+        let others: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        return Ok((others > 0).then(|| "none".to_string()));
+    }
+    let v = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
             [],
-            |r| r.get(0),
+            |r| {
+                Ok(match r.get_ref(0)? {
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    ValueRef::Integer(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                })
+            },
         )
-        .map_err(unusable)?;
-    match version.parse::<i64>() {
-        Ok(SCHEMA_VERSION) => {}
-        _ => {
-            return Err(OpenError::Unusable(format!(
-                "schema version {version} is not the {SCHEMA_VERSION} this build reads"
-            )))
+        .optional()?;
+    Ok(Some(v.unwrap_or_else(|| "none".to_string())))
+}
+
+/// What [`setup`] found.
+enum Schema {
+    Current,
+    /// An older cache whose rows were dropped.
+    Migrated(String),
+    Unknown(String),
+}
+
+/// WAL mode, then the tables, in one immediate transaction (so that two
+/// scans creating or migrating the cache at once do it one after the other).
+fn setup(conn: &mut Connection) -> rusqlite::Result<Schema> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let schema = match schema_version(&tx)?.as_deref() {
+        None => {
+            tx.execute_batch(&format!(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 {DATA_TABLES}
+                 INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
+            ))?;
+            Schema::Current
         }
-    }
-    // A small cache is checked whole; a large one is checked as it is read.
+        Some(v) if v == SCHEMA_VERSION.to_string() => {
+            tx.execute_batch(DATA_TABLES)?;
+            Schema::Current
+        }
+        Some("1") => {
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS vectors; DROP TABLE IF EXISTS files;
+                 DROP TABLE IF EXISTS facts; DROP TABLE IF EXISTS models;
+                 {DATA_TABLES}
+                 UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';"
+            ))?;
+            Schema::Migrated("1".into())
+        }
+        Some(v) => return Ok(Schema::Unknown(v.to_string())),
+    };
+    tx.commit()?;
+    Ok(schema)
+}
+
+/// A small cache is checked whole; a large one is checked as it is read
+/// (SQLite reports a damaged page it reads, and every row has a checksum).
+fn quick_check(conn: &Connection, path: &Path, read_only: bool) -> Result<(), OpenError> {
     let small = std::fs::metadata(path)
         .map(|m| m.len() < 64 << 20)
         .unwrap_or(true);
-    if small {
-        let check: String = conn
-            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
-            .map_err(unusable)?;
-        if check != "ok" {
-            return Err(OpenError::Unusable(format!(
-                "integrity check failed: {check}"
-            )));
-        }
+    if !small {
+        return Ok(());
     }
-    Ok(conn)
+    let check: String = retry(|| conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0)))
+        .map_err(|e| open_error(e, read_only))?;
+    if check != "ok" {
+        return Err(OpenError::Unusable {
+            why: format!("integrity check failed: {check}"),
+            read_only,
+        });
+    }
+    Ok(())
 }
 
-/// Rename a broken cache (and its WAL files) out of the way.
-fn set_aside(path: &Path) -> PathBuf {
+fn unknown_schema(v: &str, read_only: bool) -> OpenError {
+    OpenError::Unusable {
+        why: format!("schema version {v} is not the {SCHEMA_VERSION} this build reads"),
+        read_only,
+    }
+}
+
+fn connect(path: &Path) -> Result<Db, OpenError> {
+    let dir = folder_of(path);
+    let exists = std::fs::metadata(path).is_ok();
+    if !exists {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| OpenError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        if !may_write(&dir) {
+            return Err(OpenError::Unavailable(format!(
+                "there is no cache yet and {} is read-only",
+                dir.display()
+            )));
+        }
+    } else if !may_write(path) || !may_write(&dir) {
+        return connect_read_only(path);
+    }
+    let mut conn = Connection::open(path).map_err(|e| open_error(e, false))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| open_error(e, false))?;
+    let notes = match retry(|| setup(&mut conn)) {
+        Ok(Schema::Current) => Vec::new(),
+        Ok(Schema::Migrated(v)) => vec![format!(
+            "cache {} was written by an older neardup (schema {v}, rows without checksums): \
+             its entries were dropped and are computed again",
+            path.display()
+        )],
+        Ok(Schema::Unknown(v)) => return Err(unknown_schema(&v, false)),
+        Err(e) if exists && e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
+            drop(conn);
+            return connect_read_only(path);
+        }
+        Err(e) => return Err(open_error(e, false)),
+    };
+    quick_check(&conn, path, false)?;
+    Ok(Db {
+        conn,
+        read_only: false,
+        notes,
+    })
+}
+
+/// `file:` URI of `path` that reads it as it is, without locks or WAL.
+fn immutable_uri(path: &Path) -> String {
+    let mut s = String::from("file:");
+    for b in path_bytes(path) {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s.push_str("?immutable=1");
+    s
+}
+
+/// Open a cache that must not be written.
+fn connect_read_only(path: &Path) -> Result<Db, OpenError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let open = |name: &str, flags: OpenFlags| -> rusqlite::Result<(Connection, Option<String>)> {
+        let conn = Connection::open_with_flags(name, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let v = retry(|| schema_version(&conn))?;
+        Ok((conn, v))
+    };
+    // Without a write-ahead log, everything is in the file: read it as it
+    // is, without locks (which would leave -wal and -shm files behind).
+    // With one, SQLite reads the log too (through its existing -shm).
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let plain = (path.to_string_lossy().into_owned(), flags);
+    let immutable = (immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI);
+    let (first, then) = if std::fs::symlink_metadata(PathBuf::from(wal)).is_ok() {
+        (plain, immutable)
+    } else {
+        (immutable, plain)
+    };
+    let (conn, version) = match open(&first.0, first.1) {
+        Ok(x) => x,
+        Err(e) if damaged(&e) => return Err(open_error(e, true)),
+        Err(_) => open(&then.0, then.1).map_err(|e| open_error(e, true))?,
+    };
+    match version.as_deref() {
+        Some(v) if v == SCHEMA_VERSION.to_string() => {}
+        None => {
+            return Err(OpenError::Unavailable(
+                "it is read-only and empty".to_string(),
+            ))
+        }
+        Some("1") => {
+            return Err(OpenError::Unavailable(
+                "it is read-only and was written by an older neardup (schema 1, rows \
+                 without checksums)"
+                    .to_string(),
+            ))
+        }
+        Some(v) => return Err(unknown_schema(v, true)),
+    }
+    quick_check(&conn, path, true)?;
+    Ok(Db {
+        conn,
+        read_only: true,
+        notes: Vec::new(),
+    })
+}
+
+/// Rename a broken cache out of the way (and remove its WAL files).
+fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(format!(".broken-{stamp}"));
-    let aside = PathBuf::from(aside);
-    let _ = std::fs::rename(path, &aside);
+    let mut n = 0;
+    let aside = loop {
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(format!(".broken-{stamp}"));
+        if n > 0 {
+            aside.push(format!("-{n}"));
+        }
+        let aside = PathBuf::from(aside);
+        if std::fs::symlink_metadata(&aside).is_err() {
+            break aside;
+        }
+        n += 1;
+    };
+    std::fs::rename(path, &aside)?;
     for ext in ["-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(ext);
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
-    aside
+    Ok(aside)
 }
 
-/// Open (or create) a database, setting aside one that is unusable.
+/// Open (or create) a database, setting aside one that is damaged.
 /// Returns `None` (after a warning) when no cache can be used at all.
-fn open_db(path: &Path, progress: &dyn Progress) -> Option<Connection> {
+fn open_db(path: &Path, progress: &dyn Progress) -> Option<Db> {
+    let without = |m: &str| {
+        progress.warn(&format!(
+            "cache {}: {m}; scanning without cache",
+            path.display()
+        ));
+    };
     match connect(path) {
-        Ok(c) => Some(c),
+        Ok(db) => Some(db),
         Err(OpenError::Unavailable(m)) => {
+            without(&m);
+            None
+        }
+        Err(OpenError::Unusable {
+            why,
+            read_only: true,
+        }) => {
             progress.warn(&format!(
-                "cache {}: {m}; scanning without cache",
+                "cache {} is unusable ({why}); it is read-only, so it was left in place; \
+                 scanning without cache",
                 path.display()
             ));
             None
         }
-        Err(OpenError::Unusable(m)) => {
-            let aside = set_aside(path);
-            progress.warn(&format!(
-                "cache {} is unusable ({m}); moved to {} and rebuilt",
-                path.display(),
-                aside.display()
-            ));
-            match connect(path) {
-                Ok(c) => Some(c),
-                Err(OpenError::Unusable(m) | OpenError::Unavailable(m)) => {
-                    progress.warn(&format!(
-                        "cache {}: {m}; scanning without cache",
-                        path.display()
-                    ));
-                    None
+        Err(OpenError::Unusable { why, .. }) => match set_aside(path) {
+            Ok(aside) => {
+                progress.warn(&format!(
+                    "cache {} is unusable ({why}); moved to {} and rebuilt",
+                    path.display(),
+                    aside.display()
+                ));
+                match connect(path) {
+                    Ok(db) => Some(db),
+                    Err(OpenError::Unusable { why: m, .. } | OpenError::Unavailable(m)) => {
+                        without(&m);
+                        None
+                    }
                 }
             }
-        }
+            Err(e) => {
+                progress.warn(&format!(
+                    "cache {} is unusable ({why}) and could not be moved aside ({e}): \
+                     left in place; scanning without cache",
+                    path.display()
+                ));
+                None
+            }
+        },
     }
 }
 
 impl Cache {
-    /// Open the cache at `path` for this model. Never fails: without a
-    /// usable database it returns a cache that always misses.
-    pub fn open(path: &Path, model: &ModelSource, progress: &dyn Progress) -> Cache {
-        let fingerprint = model_fingerprint(model);
-        let mut cache = Cache {
+    fn off(path: &Path, fingerprint: String) -> Cache {
+        Cache {
             path: path.to_path_buf(),
-            fingerprint: fingerprint.clone(),
+            fingerprint,
             reader: Mutex::new(None),
             writer: Mutex::new(None),
             thread: None,
             failed: Mutex::new(None),
-        };
-        let Some(reader) = open_db(path, progress) else {
+            read_only: false,
+            dim: AtomicUsize::new(0),
+            bad: Mutex::new(BadRows::default()),
+        }
+    }
+
+    /// Open the cache at `path` for this model. Never fails: without a
+    /// usable database it returns a cache that always misses.
+    pub fn open(path: &Path, model: &ModelSource, progress: &dyn Progress) -> Cache {
+        let fingerprint = model_fingerprint(model);
+        let mut cache = Cache::off(path, fingerprint.clone());
+        let Some(db) = open_db(path, progress) else {
             return cache;
         };
-        let registered = reader.execute(
-            "INSERT OR IGNORE INTO models (fingerprint, name, sha256, path) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                fingerprint,
-                model.sidecar.name,
-                model.sha256,
-                model.path.as_deref().map(path_bytes)
-            ],
-        );
+        for note in &db.notes {
+            progress.warn(note);
+        }
+        let reader = db.conn;
+        if db.read_only {
+            progress.warn(&format!(
+                "cache {} is read-only: using it without writing",
+                path.display()
+            ));
+            cache.read_only = true;
+            *cache.reader.lock().expect("cache lock") = Some(reader);
+            return cache;
+        }
+        let registered = retry(|| {
+            reader.execute(
+                "INSERT OR IGNORE INTO models (fingerprint, name, sha256, path) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    fingerprint,
+                    model.sidecar.name,
+                    model.sha256,
+                    model.path.as_deref().map(path_bytes)
+                ],
+            )
+        });
         if let Err(e) = registered {
             progress.warn(&format!(
                 "cache {}: {e}; scanning without cache",
@@ -283,7 +730,13 @@ impl Cache {
         }
         let writer_conn = match Connection::open(path) {
             Ok(c) if c.busy_timeout(BUSY_TIMEOUT).is_ok() => c,
-            _ => return cache,
+            _ => {
+                progress.warn(&format!(
+                    "cache {}: cannot open it for writing; scanning without cache",
+                    path.display()
+                ));
+                return cache;
+            }
         };
         let (tx, rx) = mpsc::channel::<Write>();
         let fp = fingerprint;
@@ -295,18 +748,16 @@ impl Cache {
 
     /// A cache that is never used (`--no-cache`).
     pub fn disabled() -> Cache {
-        Cache {
-            path: PathBuf::new(),
-            fingerprint: String::new(),
-            reader: Mutex::new(None),
-            writer: Mutex::new(None),
-            thread: None,
-            failed: Mutex::new(None),
-        }
+        Cache::off(Path::new(""), String::new())
     }
 
     pub fn is_enabled(&self) -> bool {
         self.reader.lock().expect("cache lock").is_some()
+    }
+
+    /// True when the cache is read but never written.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     fn fail(&self, e: rusqlite::Error) {
@@ -315,16 +766,13 @@ impl Cache {
         self.failed
             .lock()
             .expect("cache lock")
-            .get_or_insert(e.to_string());
+            .get_or_insert(Failure::of(&e));
     }
 
-    fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<Option<T>>,
-    ) -> Option<T> {
+    fn with_reader<T>(&self, f: impl Fn(&Connection) -> rusqlite::Result<Option<T>>) -> Option<T> {
         let guard = self.reader.lock().expect("cache lock");
         let conn = guard.as_ref()?;
-        match f(conn) {
+        match retry(|| f(conn)) {
             Ok(v) => v,
             Err(e) => {
                 drop(guard);
@@ -334,41 +782,124 @@ impl Cache {
         }
     }
 
+    /// A row failed its checks: named in the warning, dropped (unless the
+    /// cache is read-only) and treated as a miss, so it is computed again.
+    fn bad_row(&self, what: String, drop: Write) {
+        {
+            let mut bad = self.bad.lock().expect("cache lock");
+            bad.count += 1;
+            if bad.named.len() < NAMED_BAD_ROWS {
+                bad.named.push(what);
+            }
+        }
+        self.send(drop);
+    }
+
+    /// The length of this model's vectors, as recorded with them.
+    fn dim(&self) -> usize {
+        let d = self.dim.load(Ordering::Relaxed);
+        if d != 0 {
+            return d;
+        }
+        let d = self
+            .with_reader(|c| {
+                c.prepare_cached("SELECT dim FROM models WHERE fingerprint = ?1")?
+                    .query_row(params![self.fingerprint], |r| {
+                        Ok(match r.get_ref(0)? {
+                            ValueRef::Integer(n) if n > 0 && n < 1 << 24 => n as usize,
+                            _ => 0,
+                        })
+                    })
+                    .optional()
+            })
+            .unwrap_or(0);
+        self.dim.store(d, Ordering::Relaxed);
+        d
+    }
+
     /// The content key last seen at this path with this size and mtime.
     pub fn content_at(&self, path: &Path, size: u64, mtime: i64) -> Option<String> {
-        self.with_reader(|c| {
+        let pb = path_bytes(path);
+        let row = self.with_reader(|c| {
             c.prepare_cached(
-                "SELECT content FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3",
+                "SELECT content, sum FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3",
             )?
-            .query_row(params![path_bytes(path), size as i64, mtime], |r| r.get(0))
+            .query_row(params![pb, size as i64, mtime], |r| {
+                Ok(match (r.get_ref(0)?, r.get_ref(1)?) {
+                    (ValueRef::Text(content), ValueRef::Blob(sum)) => std::str::from_utf8(content)
+                        .ok()
+                        .filter(|c| sum == file_sum(&pb, size as i64, mtime, c))
+                        .map(str::to_string),
+                    _ => None,
+                })
+            })
             .optional()
-        })
+        })?;
+        if row.is_none() {
+            self.bad_row(
+                format!("the content of {}", path.display()),
+                Write::DropFile { path: pb },
+            );
+        }
+        row
     }
 
     /// The vector of this content for this cache's model.
     pub fn get(&self, content: &str) -> Option<Entry> {
-        self.with_reader(|c| {
-            c.prepare_cached("SELECT width, height, format, vector FROM vectors WHERE model = ?1 AND content = ?2")?
-                .query_row(params![self.fingerprint, content], |r| {
-                    Ok(Entry {
-                        width: r.get::<_, i64>(0)? as u32,
-                        height: r.get::<_, i64>(1)? as u32,
-                        format: r.get(2)?,
-                        vector: blob_to_vec(&r.get::<_, Vec<u8>>(3)?),
-                    })
-                })
-                .optional()
-        })
+        let dim = self.dim();
+        if dim == 0 {
+            return None;
+        }
+        let row = self.with_reader(|c| {
+            c.prepare_cached(
+                "SELECT width, height, format, vector, sum FROM vectors WHERE model = ?1 AND content = ?2",
+            )?
+            .query_row(params![self.fingerprint, content], |r| {
+                vector_row(&self.fingerprint, content, dim, r)
+            })
+            .optional()
+        })?;
+        match row {
+            Ok(e) => Some(e),
+            Err(why) => {
+                self.bad_row(
+                    format!("the vector of {content} ({why})"),
+                    Write::DropVector {
+                        content: content.to_string(),
+                    },
+                );
+                None
+            }
+        }
     }
 
     /// A derived fact (a pixel hash, the inliers of a pair...) stored under
     /// `kind` (which names what it depends on besides `key`).
     pub fn get_fact(&self, kind: &str, key: &str) -> Option<Vec<u8>> {
-        self.with_reader(|c| {
-            c.prepare_cached("SELECT value FROM facts WHERE kind = ?1 AND key = ?2")?
-                .query_row(params![kind, key], |r| r.get(0))
+        let row = self.with_reader(|c| {
+            c.prepare_cached("SELECT value, sum FROM facts WHERE kind = ?1 AND key = ?2")?
+                .query_row(params![kind, key], |r| {
+                    Ok(match (r.get_ref(0)?, r.get_ref(1)?) {
+                        (ValueRef::Blob(v), ValueRef::Blob(sum))
+                            if sum == fact_sum(kind, key, v) =>
+                        {
+                            Some(v.to_vec())
+                        }
+                        _ => None,
+                    })
+                })
                 .optional()
-        })
+        })?;
+        if row.is_none() {
+            self.bad_row(
+                format!("the {kind} fact of {key}"),
+                Write::DropFact {
+                    kind: kind.to_string(),
+                    key: key.to_string(),
+                },
+            );
+        }
+        row
     }
 
     /// Remember a derived fact.
@@ -398,42 +929,77 @@ impl Cache {
 
     /// Remember the vector of `content`.
     pub fn put(&self, content: &str, entry: Entry) {
+        if !self.read_only {
+            self.dim.store(entry.vector.len(), Ordering::Relaxed);
+        }
         self.send(Write::Vector {
             content: content.to_string(),
             entry,
         });
     }
 
-    /// Commit what is pending and close. Returns a warning when the cache
-    /// failed during the run (it was then set aside if it was corrupt).
-    pub fn close(mut self) -> Option<String> {
+    /// Commit what is pending and close. Returns the warnings of the run:
+    /// damaged rows (counted, the first few named), and a database failure
+    /// (the cache was then set aside if it was damaged).
+    pub fn close(mut self) -> Vec<String> {
         *self.writer.lock().expect("cache lock") = None;
-        let written = self
-            .thread
-            .take()
-            .map(|t| t.join().unwrap_or_else(|_| Err("writer panicked".into())));
+        let written = self.thread.take().map(|t| t.join());
         *self.reader.lock().expect("cache lock") = None;
-        let mut failure = self.failed.lock().expect("cache lock").take();
-        if let Some(Err(e)) = written {
-            failure.get_or_insert(e);
-        }
-        let failure = failure?;
-        let corrupt = failure.contains("malformed")
-            || failure.contains("not a database")
-            || failure.contains("corrupt");
-        if corrupt {
-            let aside = set_aside(&self.path);
-            Some(format!(
-                "cache {} is corrupt ({failure}); moved to {}, it will be rebuilt",
+        let mut out = Vec::new();
+        let bad = std::mem::take(&mut *self.bad.lock().expect("cache lock"));
+        if bad.count > 0 {
+            let fate = if self.read_only {
+                "not used (the cache is read-only: they stay)"
+            } else {
+                "dropped and computed again"
+            };
+            let more = if bad.count > bad.named.len() {
+                format!("; and {} more", bad.count - bad.named.len())
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "cache {}: {} damaged row{} {fate}: {}{more}",
                 self.path.display(),
-                aside.display()
-            ))
-        } else {
-            Some(format!(
-                "cache {} was not used for part of this run: {failure}",
-                self.path.display()
-            ))
+                bad.count,
+                if bad.count == 1 { "" } else { "s" },
+                bad.named.join("; ")
+            ));
         }
+        let mut failure = self.failed.lock().expect("cache lock").take();
+        match written {
+            Some(Ok(Err(e))) => {
+                failure.get_or_insert(Failure::of(&e));
+            }
+            Some(Err(_)) => {
+                failure.get_or_insert(Failure {
+                    message: "the cache writer panicked".into(),
+                    damaged: false,
+                });
+            }
+            _ => {}
+        }
+        let Some(f) = failure else {
+            return out;
+        };
+        let path = self.path.display();
+        let msg = f.message;
+        out.push(if !f.damaged {
+            format!("cache {path} was not used for part of this run: {msg}")
+        } else if self.read_only {
+            format!("cache {path} is corrupt ({msg}); it is read-only, so it was left in place")
+        } else {
+            match set_aside(&self.path) {
+                Ok(aside) => format!(
+                    "cache {path} is corrupt ({msg}); moved to {}, it will be rebuilt",
+                    aside.display()
+                ),
+                Err(e) => format!(
+                    "cache {path} is corrupt ({msg}) and could not be moved aside ({e}): left in place"
+                ),
+            }
+        });
+        out
     }
 }
 
@@ -441,7 +1007,7 @@ fn write_loop(
     mut conn: Connection,
     fingerprint: &str,
     rx: mpsc::Receiver<Write>,
-) -> Result<(), String> {
+) -> rusqlite::Result<()> {
     let mut pending: Vec<Write> = Vec::new();
     let mut since = Instant::now();
     loop {
@@ -456,7 +1022,7 @@ fn write_loop(
         if !pending.is_empty()
             && (closed || pending.len() >= BATCH_ROWS || since.elapsed() >= Duration::from_secs(1))
         {
-            commit(&mut conn, fingerprint, &pending).map_err(|e| e.to_string())?;
+            retry(|| commit(&mut conn, fingerprint, &pending))?;
             pending.clear();
         }
         if closed {
@@ -469,18 +1035,20 @@ fn commit(conn: &mut Connection, fingerprint: &str, rows: &[Write]) -> rusqlite:
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
         let mut file = tx.prepare_cached(
-            "INSERT OR REPLACE INTO files (path, size, mtime_ns, content) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR REPLACE INTO files (path, size, mtime_ns, content, sum) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut vector = tx.prepare_cached(
-            "INSERT OR REPLACE INTO vectors (model, content, width, height, format, vector) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR REPLACE INTO vectors (model, content, width, height, format, vector, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut fact = tx.prepare_cached(
-            "INSERT OR REPLACE INTO facts (kind, key, value) VALUES (?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO facts (kind, key, value, sum) VALUES (?1, ?2, ?3, ?4)",
         )?;
+        let mut dim = None;
         for w in rows {
             match w {
                 Write::Fact { kind, key, value } => {
-                    fact.execute(params![kind, key, value])?;
+                    let sum = fact_sum(kind, key, value);
+                    fact.execute(params![kind, key, value, &sum[..]])?;
                 }
                 Write::File {
                     path,
@@ -488,19 +1056,47 @@ fn commit(conn: &mut Connection, fingerprint: &str, rows: &[Write]) -> rusqlite:
                     mtime,
                     content,
                 } => {
-                    file.execute(params![path, *size as i64, mtime, content])?;
+                    let size = *size as i64;
+                    let sum = file_sum(path, size, *mtime, content);
+                    file.execute(params![path, size, mtime, content, &sum[..]])?;
                 }
                 Write::Vector { content, entry } => {
+                    let (w, h) = (entry.width as i64, entry.height as i64);
+                    let blob = vec_to_blob(&entry.vector);
+                    let sum = vector_sum(fingerprint, content, w, h, &entry.format, &blob);
                     vector.execute(params![
                         fingerprint,
                         content,
-                        entry.width as i64,
-                        entry.height as i64,
+                        w,
+                        h,
                         entry.format,
-                        vec_to_blob(&entry.vector)
+                        blob,
+                        &sum[..]
                     ])?;
+                    dim = Some(entry.vector.len() as i64);
+                }
+                Write::DropFile { path } => {
+                    tx.execute("DELETE FROM files WHERE path = ?1", params![path])?;
+                }
+                Write::DropVector { content } => {
+                    tx.execute(
+                        "DELETE FROM vectors WHERE model = ?1 AND content = ?2",
+                        params![fingerprint, content],
+                    )?;
+                }
+                Write::DropFact { kind, key } => {
+                    tx.execute(
+                        "DELETE FROM facts WHERE kind = ?1 AND key = ?2",
+                        params![kind, key],
+                    )?;
                 }
             }
+        }
+        if let Some(d) = dim {
+            tx.execute(
+                "UPDATE models SET dim = ?2 WHERE fingerprint = ?1 AND dim IS NOT ?2",
+                params![fingerprint, d],
+            )?;
         }
     }
     tx.commit()
@@ -537,13 +1133,13 @@ fn disk_size(path: &Path) -> u64 {
         .sum()
 }
 
-fn open_existing(path: &Path) -> Result<Connection, String> {
+fn open_existing(path: &Path) -> Result<Db, String> {
     if !path.exists() {
         return Err(format!("no cache at {}", path.display()));
     }
     match connect(path) {
-        Ok(c) => Ok(c),
-        Err(OpenError::Unusable(m) | OpenError::Unavailable(m)) => {
+        Ok(db) => Ok(db),
+        Err(OpenError::Unusable { why: m, .. } | OpenError::Unavailable(m)) => {
             Err(format!("cache {}: {m}", path.display()))
         }
     }
@@ -551,7 +1147,7 @@ fn open_existing(path: &Path) -> Result<Connection, String> {
 
 /// Entries, size on disk and models of the cache at `path`.
 pub fn stats(path: &Path) -> Result<Stats, String> {
-    let conn = open_existing(path)?;
+    let conn = open_existing(path)?.conn;
     let q = |sql: &str| {
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map_err(|e| e.to_string())
@@ -598,7 +1194,14 @@ pub struct Pruned {
 /// neither `keep_models` nor a model file still on disk with its sha256,
 /// and vectors no remaining file or model needs.
 pub fn prune(path: &Path, keep_models: &[String]) -> Result<Pruned, String> {
-    let mut conn = open_existing(path)?;
+    let db = open_existing(path)?;
+    if db.read_only {
+        return Err(format!(
+            "cache {} is read-only: nothing pruned",
+            path.display()
+        ));
+    }
+    let mut conn = db.conn;
     let err = |e: rusqlite::Error| e.to_string();
     let bytes_before = disk_size(path);
     let tx = conn
@@ -677,7 +1280,7 @@ mod tests {
             width: 4,
             height: 3,
             format: "jpeg".into(),
-            vector: vec![x, 0.5, -1.0],
+            vector: vec![x.cos(), x.sin(), 0.0],
         }
     }
 
@@ -691,7 +1294,7 @@ mod tests {
         assert_eq!(c.get("1:aa"), None);
         c.put("1:aa", entry(0.25));
         c.put_file(Path::new("/x/a.jpg"), 1, 7, "1:aa");
-        assert_eq!(c.close(), None);
+        assert!(c.close().is_empty());
         let c = Cache::open(&db, &model, &NoProgress);
         assert_eq!(c.get("1:aa"), Some(entry(0.25)));
         assert_eq!(
@@ -767,6 +1370,315 @@ mod tests {
         assert!(c.is_enabled());
         c.close();
         assert_eq!(stats(&db3).unwrap().vectors, 0);
+    }
+
+    /// A Progress that keeps the warnings.
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+
+    impl Progress for Warnings {
+        fn warn(&self, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    impl Warnings {
+        fn all(&self) -> String {
+            self.0.lock().unwrap().join("\n")
+        }
+    }
+
+    fn unit(n: usize, k: usize) -> Vec<f32> {
+        let mut v = vec![0.0; n];
+        v[k % n] = 0.6;
+        v[(k + 1) % n] = 0.8;
+        v
+    }
+
+    fn unit_entry(k: usize) -> Entry {
+        Entry {
+            width: 640,
+            height: 480,
+            format: "jpeg".into(),
+            vector: unit(1280, k),
+        }
+    }
+
+    /// A cache holding two vectors, two paths and two facts.
+    fn filled(db: &Path, model: &ModelSource) {
+        let c = Cache::open(db, model, &NoProgress);
+        c.put("1:aa", unit_entry(0));
+        c.put("1:bb", unit_entry(7));
+        c.put_file(Path::new("/x/a.jpg"), 1, 7, "1:aa");
+        c.put_file(Path::new("/x/b.jpg"), 1, 7, "1:bb");
+        c.put_fact("same-pixels/1", "1:aa|1:bb", vec![0]);
+        c.put_fact("pixels/2", "1:aa", b"abc".to_vec());
+        assert!(c.close().is_empty());
+    }
+
+    fn sql(db: &Path, statement: &str) {
+        let conn = Connection::open(db).unwrap();
+        conn.execute_batch(statement).unwrap();
+    }
+
+    #[test]
+    fn a_flipped_bit_in_any_row_is_dropped_and_warned_about() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("c.sqlite");
+        let model = ModelSource::bundled().unwrap();
+        filled(&db, &model);
+        let c = Cache::open(&db, &model, &NoProgress);
+        assert_eq!(c.get("1:aa"), Some(unit_entry(0)));
+        assert_eq!(c.get_fact("same-pixels/1", "1:aa|1:bb"), Some(vec![0]));
+        assert_eq!(
+            c.content_at(Path::new("/x/a.jpg"), 1, 7).as_deref(),
+            Some("1:aa")
+        );
+        assert!(c.close().is_empty());
+        // One low mantissa bit of one float: still finite and of unit
+        // length, only the checksum tells.
+        let conn = Connection::open(&db).unwrap();
+        let mut blob: Vec<u8> = conn
+            .query_row(
+                "SELECT vector FROM vectors WHERE content = '1:aa'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        blob[0] ^= 1;
+        conn.execute(
+            "UPDATE vectors SET vector = ?1 WHERE content = '1:aa'",
+            params![blob],
+        )
+        .unwrap();
+        // "same pixels: no" becomes "yes"; a path points at other content.
+        conn.execute_batch(
+            "UPDATE facts SET value = x'01' WHERE kind = 'same-pixels/1';
+             UPDATE files SET content = '1:bb' WHERE path = CAST('/x/a.jpg' AS BLOB);",
+        )
+        .unwrap();
+        drop(conn);
+        let w = Warnings::default();
+        let c = Cache::open(&db, &model, &w);
+        assert_eq!(c.get("1:aa"), None);
+        assert_eq!(c.get("1:bb"), Some(unit_entry(7)));
+        assert_eq!(c.get_fact("same-pixels/1", "1:aa|1:bb"), None);
+        assert_eq!(c.get_fact("pixels/2", "1:aa"), Some(b"abc".to_vec()));
+        assert_eq!(c.content_at(Path::new("/x/a.jpg"), 1, 7), None);
+        assert_eq!(
+            c.content_at(Path::new("/x/b.jpg"), 1, 7).as_deref(),
+            Some("1:bb")
+        );
+        let warnings = c.close();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let msg = &warnings[0];
+        assert!(msg.contains("3 damaged rows dropped"), "{msg}");
+        assert!(
+            msg.contains("the vector of 1:aa (a checksum mismatch)"),
+            "{msg}"
+        );
+        assert!(msg.contains("the content of /x/a.jpg"), "{msg}");
+        assert!(msg.contains("same-pixels/1"), "{msg}");
+        assert_eq!(w.all(), "");
+        // Dropped: the next run misses them quietly and the rest is there.
+        let c = Cache::open(&db, &model, &NoProgress);
+        assert_eq!(c.get("1:aa"), None);
+        assert_eq!(c.get_fact("same-pixels/1", "1:aa|1:bb"), None);
+        assert_eq!(c.content_at(Path::new("/x/a.jpg"), 1, 7), None);
+        assert_eq!(c.get("1:bb"), Some(unit_entry(7)));
+        assert!(c.close().is_empty());
+    }
+
+    #[test]
+    fn vectors_of_another_length_or_not_unit_are_not_used() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("c.sqlite");
+        let model = ModelSource::bundled().unwrap();
+        filled(&db, &model);
+        let long = vec_to_blob(&unit(1281, 0));
+        let conn = Connection::open(&db).unwrap();
+        conn.execute(
+            "UPDATE vectors SET vector = ?1 WHERE content = '1:bb'",
+            params![long],
+        )
+        .unwrap();
+        conn.execute_batch("UPDATE vectors SET vector = x'0000803f' WHERE content = '1:aa'")
+            .unwrap();
+        drop(conn);
+        let c = Cache::open(&db, &model, &NoProgress);
+        assert_eq!(c.get("1:aa"), None);
+        assert_eq!(c.get("1:bb"), None);
+        let msg = c.close().join("\n");
+        assert!(msg.contains("2 damaged rows"), "{msg}");
+        assert!(msg.contains("4 bytes where 1280 floats"), "{msg}");
+        assert!(msg.contains("5124 bytes where 1280 floats"), "{msg}");
+
+        // A right checksum does not make a wrong length, a NaN or a long
+        // vector usable.
+        let fp = model_fingerprint(&model);
+        let forge = |content: &str, v: &[f32]| {
+            let blob = vec_to_blob(v);
+            let sum = vector_sum(&fp, content, 640, 480, "jpeg", &blob);
+            let conn = Connection::open(&db).unwrap();
+            conn.execute(
+                "INSERT OR REPLACE INTO vectors VALUES (?1, ?2, 640, 480, 'jpeg', ?3, ?4)",
+                params![fp, content, blob, &sum[..]],
+            )
+            .unwrap();
+        };
+        forge("1:cc", &unit(1281, 0));
+        let mut nan = unit(1280, 0);
+        nan[5] = f32::NAN;
+        forge("1:dd", &nan);
+        let mut long = unit(1280, 0);
+        long[0] = 3.0;
+        forge("1:ee", &long);
+        forge("1:ff", &unit(1280, 3));
+        let c = Cache::open(&db, &model, &NoProgress);
+        assert_eq!(c.get("1:cc"), None);
+        assert_eq!(c.get("1:dd"), None);
+        assert_eq!(c.get("1:ee"), None);
+        assert_eq!(c.get("1:ff").map(|e| e.vector), Some(unit(1280, 3)));
+        let msg = c.close().join("\n");
+        assert!(msg.contains("3 damaged rows"), "{msg}");
+        assert!(msg.contains("not finite") && msg.contains("not 1"), "{msg}");
+    }
+
+    #[test]
+    fn a_schema_1_cache_is_migrated_with_one_note() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("c.sqlite");
+        sql(
+            &db,
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE models (fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL,
+                 sha256 TEXT NOT NULL, path BLOB);
+             CREATE TABLE vectors (model TEXT NOT NULL, content TEXT NOT NULL,
+                 width INTEGER NOT NULL, height INTEGER NOT NULL, format TEXT NOT NULL,
+                 vector BLOB NOT NULL, PRIMARY KEY (model, content)) WITHOUT ROWID;
+             CREATE TABLE files (path BLOB PRIMARY KEY, size INTEGER NOT NULL,
+                 mtime_ns INTEGER NOT NULL, content TEXT NOT NULL) WITHOUT ROWID;
+             CREATE TABLE facts (kind TEXT NOT NULL, key TEXT NOT NULL,
+                 value BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+             INSERT INTO meta VALUES ('schema_version', '1');
+             INSERT INTO facts VALUES ('pixels/2', '1:aa', x'01');",
+        );
+        let model = ModelSource::bundled().unwrap();
+        let w = Warnings::default();
+        let c = Cache::open(&db, &model, &w);
+        assert!(c.is_enabled() && !c.is_read_only());
+        assert_eq!(c.get_fact("pixels/2", "1:aa"), None);
+        c.put("1:aa", unit_entry(1));
+        assert!(c.close().is_empty());
+        let all = w.all();
+        assert_eq!(w.0.lock().unwrap().len(), 1, "{all}");
+        assert!(all.contains("older neardup (schema 1"), "{all}");
+        let w = Warnings::default();
+        let c = Cache::open(&db, &model, &w);
+        assert_eq!(c.get("1:aa"), Some(unit_entry(1)));
+        assert!(c.close().is_empty());
+        assert_eq!(w.all(), "");
+        assert!(!std::fs::read_dir(d.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("broken")));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_cache_is_read_not_written_nor_moved() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let folder = d.path().join("ro");
+        std::fs::create_dir(&folder).unwrap();
+        let db = folder.join("c.sqlite");
+        let model = ModelSource::bundled().unwrap();
+        filled(&db, &model);
+        let before = std::fs::read(&db).unwrap();
+        let mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        for (file_mode, folder_mode) in [(0o444, 0o755), (0o644, 0o555)] {
+            mode(&db, file_mode);
+            mode(&folder, folder_mode);
+            let w = Warnings::default();
+            let c = Cache::open(&db, &model, &w);
+            assert!(c.is_enabled() && c.is_read_only());
+            assert_eq!(c.get("1:bb"), Some(unit_entry(7)));
+            c.put("1:new", unit_entry(2));
+            c.put_fact("pixels/2", "1:new", b"x".to_vec());
+            assert!(c.close().is_empty());
+            assert_eq!(
+                w.all(),
+                format!(
+                    "cache {} is read-only: using it without writing",
+                    db.display()
+                )
+            );
+            mode(&folder, 0o755);
+            let names: Vec<String> = std::fs::read_dir(&folder)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names, ["c.sqlite"], "{file_mode:o} {folder_mode:o}");
+            assert_eq!(std::fs::read(&db).unwrap(), before);
+            let s = stats(&db).unwrap();
+            assert_eq!(s.vectors, 2);
+        }
+        // Damaged and read-only: left in place, and the message says so.
+        mode(&db, 0o644);
+        let mut bytes = before.clone();
+        bytes[..16].copy_from_slice(b"not a database!!");
+        std::fs::write(&db, &bytes).unwrap();
+        mode(&db, 0o444);
+        let w = Warnings::default();
+        let c = Cache::open(&db, &model, &w);
+        assert!(!c.is_enabled());
+        c.close();
+        let all = w.all();
+        assert!(
+            all.contains("left in place") && !all.contains("moved"),
+            "{all}"
+        );
+        assert_eq!(std::fs::read(&db).unwrap(), bytes);
+    }
+
+    #[test]
+    fn many_opens_at_once_never_set_the_cache_aside() {
+        let d = tempfile::tempdir().unwrap();
+        let model = ModelSource::bundled().unwrap();
+        for round in 0..5 {
+            let db = d.path().join(format!("c{round}.sqlite"));
+            let warnings: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..6)
+                    .map(|i| {
+                        let (db, model) = (&db, &model);
+                        s.spawn(move || {
+                            let w = Warnings::default();
+                            let c = Cache::open(db, model, &w);
+                            assert!(c.is_enabled());
+                            c.put(&format!("1:{i}"), unit_entry(i));
+                            let mut all = c.close();
+                            all.extend(w.0.into_inner().unwrap());
+                            all
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap())
+                    .collect()
+            });
+            assert!(warnings.is_empty(), "{warnings:?}");
+            assert_eq!(stats(&db).unwrap().vectors, 6);
+        }
+        assert!(!std::fs::read_dir(d.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("broken")));
     }
 
     #[test]

@@ -57,8 +57,27 @@ impl Embeddings {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
     pub fn push(&mut self, v: &[f32]) {
-        assert_eq!(v.len(), self.dim);
+        assert_eq!(
+            v.len(),
+            self.dim,
+            "a vector of length {} among vectors of length {}",
+            v.len(),
+            self.dim
+        );
         self.data.extend_from_slice(v);
+    }
+    /// [`Embeddings::push`] that returns an error, instead of panicking, on a
+    /// vector of another length.
+    pub fn try_push(&mut self, v: &[f32]) -> Result<()> {
+        if v.len() != self.dim {
+            return Err(Error::Inference(format!(
+                "a vector of length {} among vectors of length {}",
+                v.len(),
+                self.dim
+            )));
+        }
+        self.data.extend_from_slice(v);
+        Ok(())
     }
 }
 

@@ -247,7 +247,7 @@ pub fn scan_with_thumbnails(
         }
         None => Thumbnails::new(),
     };
-    if let Some(warning) = cache.close() {
+    for warning in cache.close() {
         progress.warn(&warning);
     }
 
@@ -635,8 +635,8 @@ pub fn walk_and_embed(
     for o in outcomes {
         match o {
             Outcome::Photo(p, v) => {
+                vectors.try_push(&v)?;
                 photos.push(p);
-                vectors.push(&v);
             }
             Outcome::Skip(path, reason) => skipped.push((path, reason)),
             Outcome::Fatal(_) => {}
@@ -713,7 +713,7 @@ fn embed_mirrored(
     let vectors = vectors.map_err(|e| Error::Inference(format!("mirror image: {e}")))?;
     let mut out = Embeddings::new(vectors.first().map_or(0, Vec::len));
     for v in &vectors {
-        out.push(v);
+        out.try_push(v)?;
     }
     Ok(out)
 }
@@ -822,8 +822,10 @@ fn same_pixel_pairs(
     };
     let compare = |a: u32, b: u32| -> Option<bool> {
         let key = pair_key(a, b);
-        if let Some(v) = cache.get_fact(SAME_PIXELS_FACT, &key) {
-            return v.first().map(|&v| v == 1);
+        match cache.get_fact(SAME_PIXELS_FACT, &key).as_deref() {
+            Some([0]) => return Some(false),
+            Some([1]) => return Some(true),
+            _ => {}
         }
         let read = |i: u32| std::fs::read(&photos[i as usize].file.path).ok();
         let (Some(x), Some(y)) = (read(a), read(b)) else {
