@@ -202,6 +202,7 @@ impl Failure {
 /// Rows that failed their checks during a run.
 #[derive(Default)]
 struct BadRows {
+    seen: std::collections::HashSet<String>,
     count: usize,
     named: Vec<String>,
 }
@@ -787,6 +788,10 @@ impl Cache {
     fn bad_row(&self, what: String, drop: Write) {
         {
             let mut bad = self.bad.lock().expect("cache lock");
+            // The same row may be looked up twice (by path, then by content).
+            if !bad.seen.insert(what.clone()) {
+                return;
+            }
             bad.count += 1;
             if bad.named.len() < NAMED_BAD_ROWS {
                 bad.named.push(what);
