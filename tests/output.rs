@@ -487,3 +487,61 @@ fn closed_stdout_or_stderr_neither_panics_nor_stops_apply_half_way() {
     assert!(!err.contains("nothing was changed"), "{err}");
     assert_eq!(snapshot(&lib), before);
 }
+
+/// A pseudo-terminal: (master, slave). The child gets the slave as its
+/// stderr, so it draws progress bars; dropping the master hangs the
+/// terminal up, and every later write to it fails (EIO).
+fn pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: plain libc calls on a descriptor this function owns; the
+    // name buffer is large enough and NUL-terminated by ptsname_r.
+    unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(master >= 0, "posix_openpt");
+        let master_file = std::fs::File::from_raw_fd(master);
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let mut name = [0 as libc::c_char; 256];
+        assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+        let path = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)
+            .unwrap();
+        (master_file, slave)
+    }
+}
+
+#[test]
+fn progress_bars_survive_a_terminal_that_goes_away() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    many_library(&lib);
+    let (mut master, slave) = pty();
+    let child = bin()
+        .args(["scan", s(&lib), "--no-cache", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    // The first thing drawn on the terminal (a bar or a warning), then the
+    // terminal goes away while the scan goes on drawing its bars.
+    let mut first = [0u8; 4096];
+    let n = master.read(&mut first).unwrap();
+    assert!(n > 0);
+    drop(master);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("Group 1 · {MANY} photos")),
+        "{text}"
+    );
+}
