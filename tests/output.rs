@@ -540,8 +540,5 @@ fn progress_bars_survive_a_terminal_that_goes_away() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.starts_with(&format!("Group 1 · {MANY} photos")),
-        "{text}"
-    );
+    assert!(text.contains(&format!(" · {MANY} photos · ")), "{text}");
 }
