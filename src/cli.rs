@@ -8,7 +8,10 @@ Exit codes:
   0    the scan completed (skipped files are warnings, not failures)
   1    the scan failed while working (for example the report could not be written)
   2    usage error: bad flags, a root that cannot be read, a model that cannot be loaded
-  130  interrupted (Ctrl-C)";
+  130  interrupted (Ctrl-C)
+A closed standard output (`neardup scan DIR | head`) ends the command quietly with
+its usual code; a closed standard error is ignored. File names are printed with
+control and bidi characters escaped (`\n`, `\x1b`, `\u{202e}`) except in JSON.";
 
 #[derive(Debug, Parser)]
 #[command(name = "neardup", version, about = "Find near-duplicate photos", after_help = EXIT_CODES)]
@@ -53,14 +56,17 @@ Exit codes:
        for a reason it states (changed or gone since the scan, reference folder...)
   1    some actions failed (the files are where they were) or the run stopped early
   2    usage error or a plan that cannot be applied: nothing was touched
-  130  interrupted (Ctrl-C): the current file is finished, the journal is complete";
+  130  interrupted (Ctrl-C): the current file is finished, the journal is complete
+A closed standard output (`| head`) does not stop --execute: every file is still done
+and journalled, the lines not shown are counted on stderr; a dry run stops quietly (0).";
 
 const UNDO_EXIT_CODES: &str = "\
 Exit codes:
   0    everything recorded was restored (or had nothing to restore)
   1    some entries could not be restored (deleted files, something else in the way)
   2    usage error or a file that is not a neardup journal: nothing was touched
-  130  interrupted (Ctrl-C)";
+  130  interrupted (Ctrl-C)
+A closed standard output does not stop --execute (a dry run stops quietly, 0).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ActionArg {

@@ -2,7 +2,10 @@
 //! data URIs, inline CSS and a few lines of JavaScript, no network.
 //!
 //! [`render`] is a pure function of the report and the thumbnails. Every
-//! path, name and reason is escaped; a Content-Security-Policy allows only
+//! path, name and reason is escaped, and every file name or path shown as
+//! text is isolated in a `<bdi>` (with `unicode-bidi: isolate`), so that
+//! right-to-left overrides in a name cannot reorder the page around it; a
+//! Content-Security-Policy allows only
 //! data-URI images and the page's own style and script (by hash), so even
 //! markup that slipped through could neither run nor load anything.
 
@@ -65,6 +68,7 @@ figcaption dd { margin: 0; }
 .badge.ref { background: #5b5b60; }
 .badge { display: inline-block; background: var(--keep); color: #fff; border-radius: 4px; padding: 0 .4rem; font-size: .75rem; font-weight: 600; margin-bottom: .2rem; }
 p.hint { color: var(--muted); font-size: .85rem; }
+bdi { unicode-bidi: isolate; }
 "#;
 
 const SCRIPT: &str = r#"
@@ -268,7 +272,7 @@ pub fn render(report: &Report, thumbs: &Thumbnails, opts: &HtmlOptions) -> Strin
                 .unwrap_or_default();
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><code><bdi>{}</bdi></code></td><td>{}</td><td>{}</td></tr>",
                 escape(&k.path),
                 escape(&kind),
                 escape(&k.reason)
@@ -286,7 +290,7 @@ pub fn render(report: &Report, thumbs: &Thumbnails, opts: &HtmlOptions) -> Strin
         "Folders",
         p.roots
             .iter()
-            .map(|r| format!("<code>{}</code>", escape(r)))
+            .map(|r| format!("<code><bdi>{}</bdi></code>", escape(r)))
             .collect::<Vec<_>>()
             .join(", "),
     );
@@ -373,7 +377,7 @@ fn group_card(h: &mut String, g: &Group, eager: bool, thumbs: &Thumbnails, opts:
             }
             let _ = writeln!(
                 h,
-                "<tr><td title=\"{}\">{}</td><td title=\"{}\">{}</td><td class=\"num\">{:.4}</td><td>{}</td></tr>",
+                "<tr><td title=\"{}\"><bdi>{}</bdi></td><td title=\"{}\"><bdi>{}</bdi></td><td class=\"num\">{:.4}</td><td>{}</td></tr>",
                 escape(&pair.a),
                 escape(file_name(&pair.a)),
                 escape(&pair.b),
@@ -482,7 +486,7 @@ fn photo(
     }
     let _ = write!(
         h,
-        "<code class=\"path\">{}</code>\n<dl>\n\
+        "<code class=\"path\"><bdi>{}</bdi></code>\n<dl>\n\
          <dt>Size</dt><dd>{dims}</dd>\n\
          <dt>File</dt><dd><span title=\"{} bytes\">{}</span>, {}</dd>\n",
         escape(&m.path),
@@ -508,7 +512,7 @@ fn photo(
     } else if let (None, Some((other, d, label))) = (keeper, closest(g, m)) {
         let _ = writeln!(
             h,
-            "<dt>Closest</dt><dd><span title=\"{}\">{}</span>: {d:.4} ({})</dd>",
+            "<dt>Closest</dt><dd><span title=\"{}\"><bdi>{}</bdi></span>: {d:.4} ({})</dd>",
             escape(other),
             escape(file_name(other)),
             label.as_str()

@@ -11,11 +11,102 @@ use cli::{
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neardup::progress::{Progress, Stage};
 use neardup::{html, model::ModelSource, report, scan, thumbs, Error};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// One line on standard error (a warning, a summary, an error), passed
+/// through [`report::escape_name`] so that a file name in it cannot forge a
+/// line or send terminal controls. Errors are ignored: a closed or broken
+/// stderr (`2>&1 >/dev/null | head -1`) never stops or breaks the work.
+fn log(line: &str) {
+    let mut text = report::escape_name(line).into_owned();
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// This binary's `eprintln!` shadows the standard one, which panics when
+/// stderr is closed: the same `format!` arguments, written by [`log`]
+/// (escaped, errors ignored). Every line this binary writes to stderr goes
+/// through it.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        log(&format!($($arg)*))
+    };
+}
+
+/// `writeln!` into a `String` (which cannot fail), as a statement.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
+/// Write a command's whole output to standard output. A reader that went
+/// away (`neardup scan DIR | head -1`) is not an error: the rest is dropped
+/// and the command ends quietly with its usual exit code (0), as ripgrep
+/// does. Any other write error (a full disk behind `>`) is an error.
+fn emit(text: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Standard output line by line, for `apply` and `undo`, which must not stop
+/// in the middle of a file because a line cannot be written. After the first
+/// failed write (a closed pipe or another error) the output counts as closed:
+/// later lines are only counted, and the caller decides what to do.
+struct Lines {
+    out: std::io::StdoutLock<'static>,
+    closed: bool,
+    dropped: u64,
+    /// The first error that was not a closed pipe.
+    error: Option<std::io::Error>,
+}
+
+impl Lines {
+    fn new() -> Lines {
+        Lines {
+            out: std::io::stdout().lock(),
+            closed: false,
+            dropped: 0,
+            error: None,
+        }
+    }
+
+    /// Write `text` and a newline (`text` is already escaped, or JSON).
+    fn line(&mut self, text: &str) {
+        if !self.closed {
+            let written = self
+                .out
+                .write_all(text.as_bytes())
+                .and_then(|()| self.out.write_all(b"\n"))
+                .and_then(|()| self.out.flush());
+            match written {
+                Ok(()) => return,
+                Err(e) => {
+                    self.closed = true;
+                    if e.kind() != std::io::ErrorKind::BrokenPipe {
+                        self.error = Some(e);
+                    }
+                }
+            }
+        }
+        self.dropped += 1;
+    }
+}
+
+/// The bar's lock, even if a thread panicked while holding it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// How many warnings about files that are not photos at all (no photo
 /// extension, no image inside) are printed before they are only counted.
@@ -62,21 +153,21 @@ impl Progress for Bars {
         };
         bar.set_message(stage.label());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        *self.bar.lock().expect("bar lock") = Some(bar);
+        *lock(&self.bar) = Some(bar);
     }
     fn advance(&self, n: u64) {
-        if let Some(b) = self.bar.lock().expect("bar lock").as_ref() {
+        if let Some(b) = lock(&self.bar).as_ref() {
             b.inc(n);
         }
     }
     fn finish(&self, _stage: Stage) {
-        if let Some(b) = self.bar.lock().expect("bar lock").take() {
+        if let Some(b) = lock(&self.bar).take() {
             b.finish_and_clear();
         }
     }
     fn cached(&self) {
         let n = self.cached.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(b) = self.bar.lock().expect("bar lock").as_ref() {
+        if let Some(b) = lock(&self.bar).as_ref() {
             b.set_message(format!("embedding ({n} from cache)"));
         }
     }
@@ -94,10 +185,12 @@ impl Progress for Bars {
         self.warn(&format!("{}: {}", path.display(), reason.message));
     }
     fn warn(&self, message: &str) {
+        // indicatif ignores its own write errors (a closed terminal), and
+        // `log` ignores this one.
         let line = format!("warning: {message}");
-        match self.bar.lock().expect("bar lock").as_ref() {
-            Some(b) => b.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+        match lock(&self.bar).as_ref() {
+            Some(b) => b.suspend(|| log(&line)),
+            None => log(&line),
         }
     }
 }
@@ -168,8 +261,13 @@ fn run_formats(args: &FormatsArgs) -> i32 {
         out += "Files are recognised by their bytes, not their names. RAW files are read \
                 through their largest embedded JPEG preview.\n";
     }
-    print!("{out}");
-    0
+    match emit(out.as_bytes()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("neardup: error: {e:#}");
+            1
+        }
+    }
 }
 
 fn run_scan(args: ScanArgs) -> i32 {
@@ -312,17 +410,7 @@ fn write_output(
     match output {
         Some(path) => std::fs::write(path, &buf)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&buf).and_then(|_| out.flush()).or_else(|e| {
-                // A closed pipe (`| head`) is not an error.
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
-        }
+        None => emit(&buf)?,
     }
     Ok(())
 }
@@ -382,22 +470,23 @@ fn cache_stats(args: &CacheArgs) -> anyhow::Result<()> {
     let path = cache_path(args)?;
     let s = neardup::cache::stats(&path).map_err(anyhow::Error::msg)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-        return Ok(());
+        return emit(format!("{}\n", serde_json::to_string_pretty(&s)?).as_bytes());
     }
-    println!("cache:   {}", s.path);
-    println!("size:    {}", report::human_bytes(s.bytes_on_disk));
-    println!("files:   {} paths remembered", s.files);
-    println!("vectors: {}", s.vectors);
+    let mut o = String::new();
+    outln!(o, "cache:   {}", report::escape_name(&s.path));
+    outln!(o, "size:    {}", report::human_bytes(s.bytes_on_disk));
+    outln!(o, "files:   {} paths remembered", s.files);
+    outln!(o, "vectors: {}", s.vectors);
     for m in &s.models {
-        println!(
+        outln!(
+            o,
             "model:   {} (sha256 {}…): {} vectors",
-            m.name,
-            &m.sha256[..12.min(m.sha256.len())],
+            report::escape_name(&m.name),
+            report::escape_name(m.sha256.get(..12).unwrap_or(&m.sha256)),
             m.vectors
         );
     }
-    Ok(())
+    emit(o.as_bytes())
 }
 
 fn cache_prune(args: &CacheArgs) -> anyhow::Result<()> {
@@ -406,10 +495,11 @@ fn cache_prune(args: &CacheArgs) -> anyhow::Result<()> {
     let keep = vec![neardup::cache::model_fingerprint(&bundled)];
     let p = neardup::cache::prune(&path, &keep).map_err(anyhow::Error::msg)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&p)?);
-        return Ok(());
+        return emit(format!("{}\n", serde_json::to_string_pretty(&p)?).as_bytes());
     }
-    println!(
+    let mut o = String::new();
+    outln!(
+        o,
         "pruned {} file entries, {} vectors, {} models; {} -> {}",
         p.files,
         p.vectors,
@@ -417,7 +507,7 @@ fn cache_prune(args: &CacheArgs) -> anyhow::Result<()> {
         report::human_bytes(p.bytes_before),
         report::human_bytes(p.bytes_after)
     );
-    Ok(())
+    emit(o.as_bytes())
 }
 
 fn run_explain(args: &ExplainArgs) -> anyhow::Result<()> {
@@ -435,33 +525,38 @@ fn run_explain(args: &ExplainArgs) -> anyhow::Result<()> {
     let rules = neardup::decide::Rules::new(args.mode.into(), threshold);
     let e = neardup::explain::explain(&args.a, &args.b, &model, &rules, Default::default())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&e)?);
-        return Ok(());
+        return emit(format!("{}\n", serde_json::to_string_pretty(&e)?).as_bytes());
     }
     let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut o = String::new();
     for (name, p) in [("A", &e.a), ("B", &e.b)] {
-        println!(
+        outln!(
+            o,
             "{name}: {} ({}×{}, {}, {})",
-            p.path,
+            report::escape_name(&p.path),
             p.width,
             p.height,
-            p.format,
+            report::escape_name(&p.format),
             report::human_bytes(p.bytes)
         );
     }
-    println!(
+    outln!(
+        o,
         "cosine distance:  {:.4} (threshold {})",
-        e.distance, rules.threshold
+        e.distance,
+        rules.threshold
     );
-    println!("same bytes:       {}", yes_no(e.same_bytes));
+    outln!(o, "same bytes:       {}", yes_no(e.same_bytes));
     match e.same_pixels {
-        Some(b) => println!("same pixels:      {}", yes_no(b)),
-        None => println!(
+        Some(b) => outln!(o, "same pixels:      {}", yes_no(b)),
+        None => outln!(
+            o,
             "same pixels:      not checked (only for distance <= {} and equal sizes)",
             rules.same_pixels_radius
         ),
     }
-    println!(
+    outln!(
+        o,
         "geometric check:  {} inliers (needs {}; ORB {} features at {} px, ratio {}, RANSAC {} px)",
         e.inliers,
         rules.min_inliers,
@@ -471,19 +566,25 @@ fn run_explain(args: &ExplainArgs) -> anyhow::Result<()> {
         rules.reproj_px
     );
     match e.label {
-        Some(l) => println!(
+        Some(l) => outln!(
+            o,
             "verdict:          near-duplicates, {}: {}",
             l.as_str(),
-            e.why
+            report::escape_name(&e.why)
         ),
-        None => println!("verdict:          not near-duplicates: {}", e.why),
+        None => outln!(
+            o,
+            "verdict:          not near-duplicates: {}",
+            report::escape_name(&e.why)
+        ),
     }
-    println!(
+    outln!(
+        o,
         "note: in a scan the geometric check runs for each photo's {} nearest neighbours closer than {}, \
          and groups form by average linkage (see the README).",
         rules.neighbours, rules.geo_radius
     );
-    Ok(())
+    emit(o.as_bytes())
 }
 
 /// Ctrl-C sets the flag (the current file is finished); a second one leaves.
@@ -539,7 +640,10 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     let dry = !args.execute;
     let json = args.json;
     let quiet = args.quiet;
-    let mut out = std::io::stdout().lock();
+    // A closed stdout (`| head`) does not stop --execute: a line that cannot
+    // be shown is no reason to leave the plan half done; every change is in
+    // the journal. A dry run changes nothing, so it stops at the next file.
+    let mut out = Lines::new();
     let mut print_step = |step: &apply::Step| {
         if json {
             return;
@@ -554,21 +658,24 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
             Status::Failed => "FAILED".to_string(),
             Status::WouldDo | Status::Done => step.op.clone(),
         };
-        let mut line = format!("{verb:<8} {}", step.path);
+        let mut line = format!("{verb:<8} {}", report::escape_name(&step.path));
         if let Some(to) = &step.to {
             let arrow = if step.op == "move" { "->" } else { "=>" };
-            line.push_str(&format!(" {arrow} {to}"));
+            line.push_str(&format!(" {arrow} {}", report::escape_name(to)));
         }
         if let Some(why) = &step.reason {
+            let why = report::escape_name(why);
             if step.status == Status::Keep {
                 line.push_str(&format!("  ({why})"));
             } else {
                 line.push_str(&format!(": {why}"));
             }
         }
-        let _ = writeln!(out, "{line}");
+        out.line(&line);
+        if dry && out.closed {
+            cancel.store(true, Ordering::SeqCst);
+        }
         if loud {
-            let _ = out.flush();
             eprintln!(
                 "warning: {}: {}",
                 step.path,
@@ -602,7 +709,18 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     )?;
 
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        out.line(&serde_json::to_string_pretty(&summary)?);
+    }
+    if dry && out.closed {
+        // Nobody reads the plan any more: stop quietly (exit 0, or 1 for
+        // another write error), without a summary of a partial dry run.
+        return match &out.error {
+            Some(e) => {
+                eprintln!("neardup: error: cannot write to standard output: {e}");
+                Ok(1)
+            }
+            None => Ok(0),
+        };
     }
     let kinds: Vec<String> = summary
         .skip_kinds
@@ -630,16 +748,38 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
                 eprintln!("neardup: to undo: neardup undo {j} --execute");
             }
         }
+        if out.closed {
+            stdout_closed_note(&out);
+        }
     }
     if cancel.load(Ordering::Relaxed) {
         eprintln!("neardup: interrupted");
         return Ok(130);
     }
-    Ok(if summary.failed > 0 || summary.stopped {
-        1
-    } else {
-        0
-    })
+    Ok(
+        if summary.failed > 0 || summary.stopped || out.error.is_some() {
+            1
+        } else {
+            0
+        },
+    )
+}
+
+/// After an --execute whose stdout was closed: say once, on stderr, that
+/// lines were dropped and where the full record is.
+fn stdout_closed_note(out: &Lines) {
+    match &out.error {
+        Some(e) => eprintln!(
+            "neardup: error: cannot write to standard output ({e}): {} lines not shown; \
+             the journal records every change",
+            out.dropped
+        ),
+        None => eprintln!(
+            "neardup: standard output was closed: {} lines not shown; \
+             the journal records every change",
+            out.dropped
+        ),
+    }
 }
 
 fn run_undo(args: &UndoArgs) -> i32 {
@@ -655,6 +795,9 @@ fn run_undo(args: &UndoArgs) -> i32 {
 
 fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     let json = args.json;
+    let dry = !args.execute;
+    // As in apply: a closed stdout does not stop --execute; a dry run stops.
+    let mut out = Lines::new();
     let summary = neardup::apply::undo(
         &args.journal,
         args.execute,
@@ -669,7 +812,15 @@ fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
                 "already_undone" => "undone",
                 _ => "CANNOT",
             };
-            println!("{verb:<8} {} {}: {}", s.op.name(), s.path, s.detail);
+            out.line(&format!(
+                "{verb:<8} {} {}: {}",
+                s.op.name(),
+                report::escape_name(&s.path),
+                report::escape_name(&s.detail)
+            ));
+            if dry && out.closed {
+                cancel.store(true, Ordering::SeqCst);
+            }
             if s.status == "cannot_restore" {
                 eprintln!("warning: {}: {}", s.path, s.detail);
             }
@@ -677,7 +828,16 @@ fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
         cancel,
     )?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        out.line(&serde_json::to_string_pretty(&summary)?);
+    }
+    if dry && out.closed {
+        return match &out.error {
+            Some(e) => {
+                eprintln!("neardup: error: cannot write to standard output: {e}");
+                Ok(1)
+            }
+            None => Ok(0),
+        };
     }
     if summary.torn_line {
         eprintln!(
@@ -693,9 +853,16 @@ fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
         summary.cannot_restore,
         if summary.dry_run { " (add --execute to do it)" } else { "" }
     );
+    if out.closed {
+        stdout_closed_note(&out);
+    }
     if cancel.load(Ordering::Relaxed) {
         eprintln!("neardup: interrupted");
         return Ok(130);
     }
-    Ok(if summary.cannot_restore > 0 { 1 } else { 0 })
+    Ok(if summary.cannot_restore > 0 || out.error.is_some() {
+        1
+    } else {
+        0
+    })
 }

@@ -36,7 +36,10 @@ pub trait Progress: Sync {
     fn skipped(&self, path: &std::path::Path, reason: &crate::decode::SkipReason) {
         self.warn(&format!("{}: {}", path.display(), reason.message));
     }
-    /// Something deserves a one-line warning.
+    /// Something deserves a one-line warning. The message may hold file
+    /// names as they are (newlines, terminal controls): a printer escapes it
+    /// (the binary uses `report::escape_name`) and must not fail or panic
+    /// if it cannot be written.
     fn warn(&self, _message: &str) {}
 }
 

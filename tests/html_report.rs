@@ -289,3 +289,73 @@ fn the_page_loads_in_a_real_browser_and_shows_the_thumbnails() {
     );
     assert!(colours.len() > 100, "{} colours", colours.len());
 }
+
+/// Every text node of the page that holds `c`, with whether a `<bdi>` encloses it.
+fn text_nodes_with(doc: &scraper::Html, c: char) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for node in doc.tree.root().descendants() {
+        if let Some(t) = node.value().as_text() {
+            if t.contains(c) {
+                let in_bdi = node
+                    .ancestors()
+                    .any(|a| a.value().as_element().is_some_and(|e| e.name() == "bdi"));
+                out.push((String::from(&**t), in_bdi));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn right_to_left_overrides_in_names_are_isolated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let album = tmp.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    let rings = colourful(320, 240, true);
+    save_jpeg_quality(&rings, &album.join("rings.jpg"), 90);
+    // Shown raw, "photo\u{202e}gpj.exe" reads "photoexe.jpg".
+    let evil = "photo\u{202e}gpj.exe";
+    std::fs::copy(album.join("rings.jpg"), album.join(evil)).unwrap();
+    std::fs::write(album.join("note\u{202e}txt.jpg"), b"not a photo").unwrap();
+    let page = tmp.path().join("page.html");
+    ok(&["scan", s(&album), "-q", "--no-cache", "-o", s(&page)]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let doc = scraper::Html::parse_document(&html);
+
+    // The name is in the page as it is (HTML-escaped, not altered), and
+    // every text that holds the override is inside a <bdi>: the caption's
+    // path, the distance table, the skipped file.
+    let texts = text_nodes_with(&doc, '\u{202e}');
+    let outside: Vec<_> = texts.iter().filter(|(_, in_bdi)| !in_bdi).collect();
+    assert!(outside.is_empty(), "not isolated: {outside:?}");
+    let path = format!("{}", album.join(evil).display());
+    let sel = |q: &str| scraper::Selector::parse(q).unwrap();
+    let captions: Vec<String> = doc
+        .select(&sel("code.path > bdi"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert!(captions.contains(&path), "{captions:?}");
+    let cells: Vec<String> = doc
+        .select(&sel("section.group td > bdi"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert!(cells.contains(&evil.to_string()), "{cells:?}");
+    let skipped: Vec<String> = doc
+        .select(&sel("header details td code > bdi"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert!(
+        skipped.iter().any(|t| t.ends_with("note\u{202e}txt.jpg")),
+        "{skipped:?}"
+    );
+    assert!(texts.len() >= 3, "{texts:?}");
+
+    // The CSS isolates every <bdi>.
+    let style: String = doc
+        .select(&sel("head style"))
+        .next()
+        .unwrap()
+        .text()
+        .collect();
+    assert!(style.contains("bdi { unicode-bidi: isolate; }"), "{style}");
+}
