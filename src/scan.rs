@@ -628,6 +628,19 @@ pub fn walk_and_embed(
 
     let mut photos = Vec::new();
     let mut vectors = Embeddings::new(dim);
+    // Entries the walk itself skipped that name a file (not a folder it
+    // could not read) count as seen.
+    let walked_files = walked.files.len();
+    let skipped_entries = walked
+        .skipped
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.1.kind,
+                SkipKind::BrokenSymlink | SkipKind::NotAFile | SkipKind::NonUtf8Name
+            )
+        })
+        .count();
     let mut skipped = walked.skipped;
     for o in outcomes {
         match o {
@@ -640,11 +653,7 @@ pub fn walk_and_embed(
         }
     }
     skipped.sort_by(|a, b| a.0.cmp(&b.0));
-    let files_seen = (walked.files.len()
-        + skipped
-            .iter()
-            .filter(|s| s.1.kind == SkipKind::BrokenSymlink)
-            .count()) as u64;
+    let files_seen = (walked_files + skipped_entries) as u64;
     Ok(Embedded {
         roots,
         photos,
