@@ -37,6 +37,21 @@ pub const PHOTO_EXTENSIONS: &[&str] = &[
     "srw",
 ];
 
+/// No file larger than this is read as a photo (the largest per-format
+/// bound of [`max_file_bytes`]).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// The largest file of `format` (a [`sniff`] result) that is read whole.
+/// Compressed formats: 512 MiB, more than a 268-megapixel JPEG at quality
+/// 100 takes. Formats that may be stored uncompressed (TIFF, BMP, PNG) and
+/// RAW files (read for their preview, but whole): 1 GiB.
+pub fn max_file_bytes(format: &str) -> u64 {
+    match format {
+        "jpeg" | "webp" | "gif" | "heic" | "avif" => 512 << 20,
+        _ => MAX_FILE_BYTES,
+    }
+}
+
 /// Where the model wants its pixels: resize the shorter side to
 /// `shorter_side`, then crop `width` x `height` from the centre.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +67,12 @@ pub struct Limits {
     /// Largest width x height accepted, read from the header before any
     /// pixel buffer is allocated.
     pub max_pixels: u64,
-    /// Largest allocation a decoder may make, in bytes.
+    /// Largest memory one decode may use, in bytes, estimated from the
+    /// header before any pixel buffer is allocated (see [`decode_estimate`]
+    /// in the source: the decoder's whole-image buffers, the conversion to
+    /// RGB, libjpeg's coefficients of a progressive JPEG), and given to the
+    /// image crate as its allocation limit. With `--threads N`, N decodes
+    /// run at once.
     pub max_alloc: u64,
     /// Decode every pixel, never at reduced DCT scale (JPEGs with the same
     /// decoder, libjpeg-turbo, at full size), and compare same-size pixels
@@ -65,7 +85,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pixels: 1 << 28,
-            max_alloc: 2 << 30,
+            max_alloc: 1 << 30,
             plain: false,
         }
     }
@@ -103,6 +123,13 @@ pub enum SkipKind {
     Vanished,
     /// A symbolic link whose target does not exist.
     BrokenSymlink,
+    /// A named pipe (FIFO), a device or a socket, or a link to one: never
+    /// opened for reading.
+    NotAFile,
+    /// A file or folder whose name is not valid UTF-8: it cannot be shown
+    /// in a report without losing which file it is (the message gives the
+    /// name with the invalid bytes escaped, `a\xff.jpg`).
+    NonUtf8Name,
 }
 
 /// A file that was skipped, and why.
@@ -150,6 +177,15 @@ pub fn sniff(head: &[u8]) -> Result<&'static str, SkipReason> {
                 format!("{f:?} images are not supported by this build"),
             )),
         },
+        // The start of a JPEG (SOI) cut off before its first segment.
+        Err(_) if head.starts_with(&[0xFF, 0xD8]) => Err(SkipReason::new(
+            SkipKind::Corrupt,
+            if head.len() < 4 {
+                "damaged JPEG: the file ends after its start marker"
+            } else {
+                "damaged JPEG: no segment after its start marker"
+            },
+        )),
         Err(_) => Err(SkipReason::new(
             SkipKind::NotAnImage,
             describe_non_image(head),
@@ -282,7 +318,7 @@ fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReaso
             Err(JpegOutcome::Unsupported) => {}
         }
     }
-    decode_generic(bytes, format, limits)
+    decode_generic(bytes, format, need, limits)
 }
 
 /// Decode `bytes` and reduce them to the model's input.
@@ -456,8 +492,12 @@ pub fn same_pixels(a: &[u8], b: &[u8], limits: Limits) -> Result<Option<bool>, S
     if limits.plain || sniff(a)? != "jpeg" || sniff(b)? != "jpeg" {
         return Ok(None);
     }
-    crate::jpeg::same_pixels(a, b, |w, h, exif| {
-        check_size(w as u64, h as u64, limits)?;
+    crate::jpeg::same_pixels(a, b, |head, exif| {
+        check_size(head.width as u64, head.height as u64, limits)?;
+        // Two decoders at once, each with a band of rows, and the
+        // coefficients of either if progressive: half the budget each.
+        let band = head.width as u64 * 3 * 16;
+        check_memory(head.coefficient_bytes + band, limits.max_alloc / 2, "JPEG")?;
         Ok(exif
             .and_then(Orientation::from_exif_chunk)
             .unwrap_or(Orientation::NoTransforms))
@@ -496,6 +536,21 @@ pub(crate) fn check_size(w: u64, h: u64, limits: Limits) -> Result<(), SkipReaso
     Ok(())
 }
 
+/// Refuse a decode whose estimated memory is over `budget` bytes.
+pub(crate) fn check_memory(estimate: u64, budget: u64, what: &str) -> Result<(), SkipReason> {
+    if estimate > budget {
+        return Err(SkipReason::new(
+            SkipKind::TooLarge,
+            format!(
+                "decoding this {what} needs about {} MB, more than the {} MB one decode may use",
+                estimate.div_ceil(1_000_000),
+                budget / 1_000_000
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn swaps_axes(o: Orientation) -> bool {
     matches!(
         o,
@@ -507,16 +562,28 @@ fn swaps_axes(o: Orientation) -> bool {
 }
 
 fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, JpegOutcome> {
-    let decoded = crate::jpeg::decode(bytes, |w, h| {
+    let decoded = crate::jpeg::decode(bytes, |head| {
+        let (w, h) = (head.width, head.height);
         check_size(w as u64, h as u64, limits)?;
-        Ok(match need {
+        let n = match need {
             Need::Shorter(t) => crate::jpeg::numerator_for(w.min(h), t),
             // Within 15/16 of the target is close enough: a 12 MP photo
             // (4000 x 3000) is read at 1/8 (500 px, upscaled to 512) instead
             // of 1/4 (1000 px): a fifth of the geometric check's time.
             Need::Longer(t) => crate::jpeg::numerator_for(w.max(h), t * 15 / 16),
             Need::Full => 8,
-        })
+        };
+        // The output at that scale, held whole (twice for a full decode,
+        // which may be turned upright), and the coefficients of a
+        // progressive JPEG, which libjpeg keeps at any scale.
+        let out = (w as u64 * n as u64).div_ceil(8) * (h as u64 * n as u64).div_ceil(8) * 3;
+        let copies = if need == Need::Full { 2 } else { 1 };
+        check_memory(
+            head.coefficient_bytes + out * copies,
+            limits.max_alloc,
+            "JPEG",
+        )?;
+        Ok(n)
     })
     .map_err(|f| match f {
         crate::jpeg::Failure::Refused(r) => JpegOutcome::Skip(r),
@@ -542,7 +609,28 @@ fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, J
     })
 }
 
-fn decode_generic(bytes: &[u8], format: &'static str, limits: Limits) -> Result<Raw, SkipReason> {
+/// Memory a whole decode with the image crate takes: its buffer in the
+/// file's own colour type (`native` bytes), then the conversion to 8-bit
+/// RGB ([`flatten_to_rgb`]), and for a full decode (`full`) a copy turned
+/// upright.
+fn decode_estimate(native: u64, color: image::ColorType, w: u32, h: u32, full: bool) -> u64 {
+    let px = w as u64 * h as u64;
+    let convert = match color {
+        image::ColorType::Rgb8 => 0,
+        // Composited over white in place.
+        image::ColorType::Rgba8 => 0,
+        c if c.has_alpha() => 4 * px,
+        _ => 3 * px,
+    };
+    native + convert + if full { 3 * px } else { 0 }
+}
+
+fn decode_generic(
+    bytes: &[u8],
+    format: &'static str,
+    need: Need,
+    limits: Limits,
+) -> Result<Raw, SkipReason> {
     let bad = |e: image::ImageError| match e {
         image::ImageError::Limits(l) => {
             SkipReason::new(SkipKind::TooLarge, format!("over the decoding limits: {l}"))
@@ -555,6 +643,11 @@ fn decode_generic(bytes: &[u8], format: &'static str, limits: Limits) -> Result<
             format!("damaged {}: {other}", format.to_uppercase()),
         ),
     };
+    // The BMP decoder refuses sizes over its own limit as a format error:
+    // read from the header here, they are too large, not damage.
+    if let Some((w, h)) = (format == "bmp").then(|| bmp_size(bytes)).flatten() {
+        check_size(w, h, limits)?;
+    }
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
     let mut lim = image::Limits::default();
     lim.max_alloc = Some(limits.max_alloc);
@@ -562,6 +655,14 @@ fn decode_generic(bytes: &[u8], format: &'static str, limits: Limits) -> Result<
     let mut decoder = reader.into_decoder().map_err(bad)?;
     let (w, h) = decoder.dimensions();
     check_size(w as u64, h as u64, limits)?;
+    let estimate = decode_estimate(
+        decoder.total_bytes(),
+        decoder.color_type(),
+        w,
+        h,
+        need == Need::Full,
+    );
+    check_memory(estimate, limits.max_alloc, &format.to_uppercase())?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let img = DynamicImage::from_decoder(decoder).map_err(bad)?;
     let rgb = flatten_to_rgb(img);
@@ -576,6 +677,20 @@ fn decode_generic(bytes: &[u8], format: &'static str, limits: Limits) -> Result<
     })
 }
 
+/// Width and height from a BMP's info header (negative heights are
+/// top-down bitmaps).
+fn bmp_size(bytes: &[u8]) -> Option<(u64, u64)> {
+    let header = u32::from_le_bytes(bytes.get(14..18)?.try_into().ok()?);
+    if header == 12 {
+        let w = u16::from_le_bytes(bytes.get(18..20)?.try_into().ok()?);
+        let h = u16::from_le_bytes(bytes.get(20..22)?.try_into().ok()?);
+        return Some((w as u64, h as u64));
+    }
+    let w = i32::from_le_bytes(bytes.get(18..22)?.try_into().ok()?);
+    let h = i32::from_le_bytes(bytes.get(22..26)?.try_into().ok()?);
+    Some((w.unsigned_abs() as u64, h.unsigned_abs() as u64))
+}
+
 /// RGB with any transparency composited over white.
 fn flatten_to_rgb(img: DynamicImage) -> RgbImage {
     if !img.color().has_alpha() {
@@ -583,14 +698,20 @@ fn flatten_to_rgb(img: DynamicImage) -> RgbImage {
     }
     let rgba = img.into_rgba8();
     let (w, h) = rgba.dimensions();
-    let mut out = Vec::with_capacity(w as usize * h as usize * 3);
-    for p in rgba.pixels() {
-        let a = p[3] as u32;
+    // In place: pixel i's 3 bytes go to 3i, which never passes 4i, the
+    // start of pixels not yet read.
+    let mut buf = rgba.into_raw();
+    let n = buf.len() / 4;
+    for i in 0..n {
+        let a = buf[4 * i + 3] as u32;
         for c in 0..3 {
-            out.push(((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8);
+            let v = buf[4 * i + c] as u32;
+            buf[3 * i + c] = ((v * a + 255 * (255 - a) + 127) / 255) as u8;
         }
     }
-    RgbImage::from_raw(w, h, out).expect("buffer size matches")
+    // Not shrunk: that would copy, with both buffers alive.
+    buf.truncate(3 * n);
+    RgbImage::from_raw(w, h, buf).expect("buffer size matches")
 }
 
 /// Resize so that the shorter side (as displayed) is `geo.shorter_side`, crop
@@ -713,7 +834,7 @@ mod tests {
         let bytes = encode(&img, ImageFormat::Jpeg);
         let fast = prepare(&bytes, GEO, Limits::default()).unwrap();
         let full = finish_prepare(
-            decode_generic(&bytes, "jpeg", Limits::default()).unwrap(),
+            decode_generic(&bytes, "jpeg", Need::Full, Limits::default()).unwrap(),
             GEO,
         )
         .unwrap();
@@ -887,6 +1008,79 @@ mod tests {
         )
         .unwrap();
         assert_eq!((small.width, small.height), (90, 60));
+    }
+
+    #[test]
+    fn a_jpeg_start_marker_alone_is_a_truncated_jpeg() {
+        for bytes in [&b"\xFF\xD8"[..], b"\xFF\xD8\x00\x10JFIF"] {
+            let r = prepare(bytes, GEO, Limits::default()).unwrap_err();
+            assert_eq!(r.kind, SkipKind::Corrupt, "{r:?}");
+            assert!(r.message.contains("JPEG"), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_bmp_header_is_too_large() {
+        let mut bmp = encode(&gradient(4, 4), ImageFormat::Bmp);
+        bmp[18..22].copy_from_slice(&100_000i32.to_le_bytes());
+        bmp[22..26].copy_from_slice(&100_000i32.to_le_bytes());
+        let r = prepare(&bmp, GEO, Limits::default()).unwrap_err();
+        assert_eq!(r.kind, SkipKind::TooLarge, "{r:?}");
+    }
+
+    #[test]
+    fn decode_memory_is_estimated_from_the_header_and_bounded() {
+        // 1000 x 1000 RGBA: 4 MB decoded, composited to RGB in place.
+        let rgba = image::RgbaImage::from_fn(1000, 1000, |x, y| {
+            image::Rgba([(x % 256) as u8, (y % 256) as u8, 7, (x / 4) as u8])
+        });
+        let mut png = Cursor::new(Vec::new());
+        rgba.write_to(&mut png, ImageFormat::Png).unwrap();
+        let png = png.into_inner();
+        let tight = Limits {
+            max_alloc: 3_000_000,
+            ..Limits::default()
+        };
+        let r = prepare(&png, GEO, tight).unwrap_err();
+        assert_eq!(r.kind, SkipKind::TooLarge, "{r:?}");
+        assert!(
+            r.message.contains("needs about 4 MB, more than the 3 MB"),
+            "{r:?}"
+        );
+        let enough = Limits {
+            max_alloc: 4_100_000,
+            ..Limits::default()
+        };
+        assert_eq!(prepare(&png, GEO, enough).unwrap().width, 1000);
+        // A full decode (pixel hash) also holds an upright copy.
+        assert_eq!(
+            pixel_hash(&png, enough).unwrap_err().kind,
+            SkipKind::TooLarge
+        );
+        // A baseline JPEG decoded at 1/8 needs little: 4 MB pixels, 5% of that.
+        let jpeg = encode(&gradient(1000, 1000), ImageFormat::Jpeg);
+        let small = Limits {
+            max_alloc: 200_000,
+            ..Limits::default()
+        };
+        assert_eq!(prepare(&jpeg, GEO, small).unwrap().width, 1000);
+        let r = pixel_hash(&jpeg, small).unwrap_err();
+        assert_eq!(r.kind, SkipKind::TooLarge, "{r:?}");
+    }
+
+    #[test]
+    fn transparency_is_composited_over_white_in_place() {
+        let img = image::RgbaImage::from_fn(3, 2, |x, y| {
+            image::Rgba([200, 100, 0, [255, 0, 128][x as usize] / (y as u8 + 1)])
+        });
+        let rgb = flatten_to_rgb(DynamicImage::ImageRgba8(img));
+        assert_eq!(
+            rgb.into_raw(),
+            vec![
+                200, 100, 0, 255, 255, 255, 227, 177, 127, // row 0
+                228, 178, 128, 255, 255, 255, 241, 216, 191, // row 1: half the alpha
+            ]
+        );
     }
 
     /// Insert an APP1 EXIF segment with one Orientation entry after SOI.

@@ -45,7 +45,7 @@ fn load(
     limits: Limits,
     embedder: &Embedder,
 ) -> Result<(PhotoFacts, Vec<u8>, Vec<f32>)> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::open::read_capped(path, decode::MAX_FILE_BYTES)
         .map_err(|e| Error::Param(format!("cannot read {}: {e}", path.display())))?;
     let p = decode::prepare(&bytes, geo, limits)
         .map_err(|r| Error::Param(format!("{}: {}", path.display(), r.message)))?;

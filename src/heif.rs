@@ -76,6 +76,19 @@ pub fn decode(
     let (w, h) = (handle.width() as u64, handle.height() as u64);
     crate::decode::check_size(w, h, limits)?;
     let alpha = handle.has_alpha_channel();
+    // libheif's decoded planes (up to 3 bytes a pixel, more above 8 bits),
+    // its interleaved RGB(A), then ours.
+    let depth = if handle.luma_bits_per_pixel() > 8 {
+        2
+    } else {
+        1
+    };
+    let channels = if alpha { 4 } else { 3 };
+    crate::decode::check_memory(
+        w * h * (3 * depth + channels * depth + 3),
+        limits.max_alloc,
+        &name,
+    )?;
     let chroma = if alpha {
         RgbChroma::Rgba
     } else {

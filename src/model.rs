@@ -19,6 +19,13 @@ pub const BUNDLED_SIDECAR: &str = include_str!("../models/efficientnet_lite0_gap
 /// The sidecar format this build reads.
 pub const SIDECAR_FORMAT: u32 = 1;
 
+/// The largest model file read (`--model`): the bundled one is a few MB;
+/// anything larger is refused before it is read (or, for a file that grows
+/// meanwhile, as soon as it passes the bound).
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
+/// The largest sidecar (JSON) read.
+pub const MAX_SIDECAR_BYTES: u64 = 1 << 20;
+
 /// How to turn a photo into the model's input tensor.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -212,10 +219,10 @@ impl ModelSource {
 
     /// A model file on disk with its sidecar next to it (same name, `.json`).
     pub fn from_path(path: &Path) -> Result<ModelSource> {
-        let bytes = std::fs::read(path)
+        let bytes = crate::open::read_capped(path, MAX_MODEL_BYTES)
             .map_err(|e| Error::Model(format!("cannot read {}: {e}", path.display())))?;
         let side = sidecar_path(path);
-        let text = std::fs::read_to_string(&side).map_err(|e| {
+        let text = crate::open::read_text_capped(&side, MAX_SIDECAR_BYTES).map_err(|e| {
             Error::Model(format!(
                 "cannot read the sidecar {} that describes {}: {e}",
                 side.display(),

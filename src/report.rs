@@ -33,7 +33,8 @@
 //!   embeddings (0 = same direction), rounded to 6 decimals.
 //! - `width`/`height` are as displayed (EXIF orientation applied).
 //! - `kind` of a skipped file is one of `not_an_image`, `unsupported_format`,
-//!   `corrupt`, `no_preview`, `too_large`, `unreadable`, `vanished`, `broken_symlink`.
+//!   `corrupt`, `no_preview`, `too_large`, `unreadable`, `vanished`, `broken_symlink`,
+//!   `not_a_file`, `non_utf8_name`.
 //! - Groups are sorted by their first path; members, files and pairs by path.
 //! - `stats.seconds` is present only with `--timings`: everything else is the
 //!   same bytes for the same input and flags.

@@ -12,13 +12,13 @@ use crate::index::{self, Embeddings, LshRequest};
 use crate::keep;
 use crate::meta::{self, Meta};
 use crate::model::ModelSource;
+use crate::open;
 use crate::progress::{Progress, Stage};
 use crate::report::{self, Report};
 use crate::thumbs::{self, Spool, Thumbnails};
 use crate::walk::{self, FileEntry, WalkOptions};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -110,9 +110,6 @@ const SAME_PIXELS_FACT: &str = "same-pixels/1";
 /// 3: the gray image comes from a decode at 1/8, 1/4 or 1/2 only.
 /// 4: ... whose longer side covers 15/16 of the target (then upscaled).
 const GEOMETRY_VERSION: u32 = 4;
-
-/// Files larger than this are not read (no photo is this big).
-const MAX_FILE_BYTES: u64 = 4 << 30;
 
 /// Run a whole scan.
 pub fn scan(
@@ -427,7 +424,7 @@ fn grouped_thumbnails(
             }) {
                 return (path, Ok(t));
             }
-            let made = std::fs::read(&p.file.path)
+            let made = reread(&p.file.path)
                 .map_err(|e| format!("cannot read: {e}"))
                 .and_then(|bytes| {
                     if cache::content_key(&bytes) != p.content {
@@ -515,7 +512,7 @@ pub fn walk_and_embed(
                 let read;
                 let bytes = match bytes {
                     Some(b) => b,
-                    None => match std::fs::read(&file.path) {
+                    None => match reread(&file.path) {
                         Ok(b) if cache::content_key(&b) == content => {
                             read = b;
                             &read[..]
@@ -631,6 +628,19 @@ pub fn walk_and_embed(
 
     let mut photos = Vec::new();
     let mut vectors = Embeddings::new(dim);
+    // Entries the walk itself skipped that name a file (not a folder it
+    // could not read) count as seen.
+    let walked_files = walked.files.len();
+    let skipped_entries = walked
+        .skipped
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.1.kind,
+                SkipKind::BrokenSymlink | SkipKind::NotAFile | SkipKind::NonUtf8Name
+            )
+        })
+        .count();
     let mut skipped = walked.skipped;
     for o in outcomes {
         match o {
@@ -643,11 +653,7 @@ pub fn walk_and_embed(
         }
     }
     skipped.sort_by(|a, b| a.0.cmp(&b.0));
-    let files_seen = (walked.files.len()
-        + skipped
-            .iter()
-            .filter(|s| s.1.kind == SkipKind::BrokenSymlink)
-            .count()) as u64;
+    let files_seen = (walked_files + skipped_entries) as u64;
     Ok(Embedded {
         roots,
         photos,
@@ -683,8 +689,8 @@ fn embed_mirrored(
             if let Some(e) = cache.get(&key) {
                 return Ok(e.vector);
             }
-            let bytes = std::fs::read(&p.file.path)
-                .map_err(|e| format!("{}: {e}", p.file.path.display()))?;
+            let bytes =
+                reread(&p.file.path).map_err(|e| format!("{}: {e}", p.file.path.display()))?;
             let mut prepared = decode::prepare(&bytes, geo, opts.limits).map_err(|r| r.message)?;
             let row = geo.width as usize * 3;
             for line in prepared.rgb.chunks_exact_mut(row) {
@@ -827,7 +833,7 @@ fn same_pixel_pairs(
             Some([1]) => return Some(true),
             _ => {}
         }
-        let read = |i: u32| std::fs::read(&photos[i as usize].file.path).ok();
+        let read = |i: u32| reread(&photos[i as usize].file.path).ok();
         let (Some(x), Some(y)) = (read(a), read(b)) else {
             return Some(false); // unreadable now: not shown to be the same
         };
@@ -882,7 +888,7 @@ fn same_pixel_pairs(
             if let Some(h) = cache.get_fact(PIXELS_FACT, &p.content) {
                 return String::from_utf8(h).ok().map(|h| (i, h));
             }
-            let bytes = std::fs::read(&p.file.path).ok()?;
+            let bytes = reread(&p.file.path).ok()?;
             let h = decode::pixel_hash(&bytes, limits).ok()?;
             cache.put_fact(PIXELS_FACT, &p.content, h.clone().into_bytes());
             Some((i, h))
@@ -943,7 +949,7 @@ fn geometric_check(
             if cancel.load(Ordering::Relaxed) {
                 return None;
             }
-            let bytes = std::fs::read(&photos[i as usize].file.path).ok()?;
+            let bytes = reread(&photos[i as usize].file.path).ok()?;
             let g = decode::prepare_gray(&bytes, rules.geo_long_side, limits).ok()?;
             let gray = geometry::Gray {
                 width: g.width,
@@ -1022,41 +1028,57 @@ fn check_cancel(cancel: &AtomicBool) -> Result<()> {
     }
 }
 
-/// Read a file that may be a photo. Files without a photo extension are
-/// sniffed first so that large non-photos (videos) are not read whole.
+/// Read a file that may be a photo: a regular file (never a FIFO or a
+/// device, checked on the open handle), sniffed from its first bytes, then
+/// read whole only when its length is within what its format allows
+/// ([`decode::max_file_bytes`]); a sparse file of gigabytes is refused
+/// before anything but its first bytes is read.
 fn read_photo(file: &FileEntry) -> std::result::Result<Vec<u8>, SkipReason> {
-    let io = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            SkipReason::new(SkipKind::Vanished, "the file disappeared during the scan")
-        }
-        _ => SkipReason::new(SkipKind::Unreadable, format!("cannot read: {e}")),
-    };
-    let mut f = std::fs::File::open(&file.path).map_err(io)?;
-    if !walk::has_photo_extension(&file.path) {
-        let mut head = [0u8; 64];
-        let n = read_up_to(&mut f, &mut head).map_err(io)?;
-        decode::sniff(&head[..n])?;
+    let (mut f, meta) = open::open_regular(&file.path).map_err(read_skip)?;
+    let len = meta.len();
+    if len > decode::MAX_FILE_BYTES {
+        return Err(too_large(len, decode::MAX_FILE_BYTES));
     }
-    let len = f.metadata().map_err(io)?.len();
-    if len > MAX_FILE_BYTES {
-        return Err(SkipReason::new(
-            SkipKind::TooLarge,
-            format!("{} is too large for a photo", report::human_bytes(len)),
-        ));
+    let mut head = [0u8; 4096];
+    let n = open::read_up_to(&mut f, &mut head).map_err(|e| read_skip(e.into()))?;
+    let format = decode::sniff(&head[..n])?;
+    let cap = decode::max_file_bytes(format);
+    if len > cap {
+        return Err(too_large(len, cap));
     }
-    let mut bytes = Vec::with_capacity(len as usize);
-    std::io::Seek::rewind(&mut f).map_err(io)?;
-    f.take(MAX_FILE_BYTES).read_to_end(&mut bytes).map_err(io)?;
-    Ok(bytes)
+    std::io::Seek::rewind(&mut f).map_err(|e| read_skip(e.into()))?;
+    open::read_open_capped(f, &meta, cap).map_err(read_skip)
 }
 
-fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+fn too_large(len: u64, cap: u64) -> SkipReason {
+    SkipReason::new(
+        SkipKind::TooLarge,
+        format!(
+            "{} is too large for a photo (at most {} of this format are read)",
+            report::human_bytes(len),
+            report::human_bytes(cap)
+        ),
+    )
+}
+
+/// Why a file could not be read, as a skip.
+fn read_skip(e: open::ReadError) -> SkipReason {
+    match e {
+        open::ReadError::NotFound => {
+            SkipReason::new(SkipKind::Vanished, "the file disappeared during the scan")
+        }
+        open::ReadError::NotAFile(kind) => {
+            SkipReason::new(SkipKind::NotAFile, format!("not a regular file: {kind}"))
+        }
+        open::ReadError::TooLarge { len, cap } => too_large(len, cap),
+        open::ReadError::Io(e) => {
+            SkipReason::new(SkipKind::Unreadable, format!("cannot read: {e}"))
         }
     }
-    Ok(n)
+}
+
+/// A photo's bytes read again after the walk (verify stages, thumbnails):
+/// regular files only, bounded like the first read.
+fn reread(path: &std::path::Path) -> std::result::Result<Vec<u8>, open::ReadError> {
+    open::read_capped(path, decode::MAX_FILE_BYTES)
 }

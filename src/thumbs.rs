@@ -112,7 +112,9 @@ pub fn from_files(report: &Report, limits: Limits) -> Thumbnails {
     paths
         .par_iter()
         .map(|&p| {
-            let t = std::fs::read(p)
+            // A member may have become a FIFO or a link to a device since
+            // the scan: refused without blocking, and never read unbounded.
+            let t = crate::open::read_capped(std::path::Path::new(p), decode::MAX_FILE_BYTES)
                 .map_err(|e| format!("cannot read: {e}"))
                 .and_then(|bytes| {
                     decode::thumbnail(&bytes, shorter_side, limits, decode::THUMB_LONG_SIDE)

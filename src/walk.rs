@@ -85,14 +85,14 @@ pub fn walk(
     progress.start(Stage::Walk, None);
     let mut out = WalkOutput::default();
     for root in roots {
-        let it = walkdir::WalkDir::new(root)
+        let mut it = walkdir::WalkDir::new(root)
             .follow_links(false)
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| {
                 opts.hidden || e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
             });
-        for entry in it {
+        while let Some(entry) = it.next() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }
@@ -114,6 +114,23 @@ pub fn walk(
             };
             let ft = entry.file_type();
             let path = entry.path().to_path_buf();
+            // A name that is not UTF-8 would be shown (and acted on) as a
+            // lossy copy that may collide with another: skipped, with its
+            // bytes escaped. A folder so named is skipped whole.
+            if path.to_str().is_none() {
+                if ft.is_dir() {
+                    it.skip_current_dir();
+                }
+                let shown = escaped(&path);
+                let what = if ft.is_dir() { "folder" } else { "file" };
+                let reason = SkipReason::new(
+                    SkipKind::NonUtf8Name,
+                    format!("the {what} name is not UTF-8: {shown}"),
+                );
+                progress.skipped(Path::new(&shown), &reason);
+                out.skipped.push((PathBuf::from(shown), reason));
+                continue;
+            }
             if ft.is_file() {
                 let (bytes, mtime_ns) = entry
                     .metadata()
@@ -137,7 +154,12 @@ pub fn walk(
                     }
                     // Links to folders are not followed (no loops, no
                     // walking out of the roots).
-                    Ok(_) => {}
+                    Ok(m) if m.is_dir() => {}
+                    Ok(m) => {
+                        let reason = not_a_file(&m.file_type(), "a symbolic link to ");
+                        progress.skipped(&path, &reason);
+                        out.skipped.push((path, reason));
+                    }
                     Err(e) => {
                         let reason = SkipReason::new(
                             SkipKind::BrokenSymlink,
@@ -147,6 +169,11 @@ pub fn walk(
                         out.skipped.push((path, reason));
                     }
                 }
+            } else if !ft.is_dir() {
+                // A FIFO would hang a reader, a device never ends.
+                let reason = not_a_file(&ft, "");
+                progress.skipped(&path, &reason);
+                out.skipped.push((path, reason));
             }
         }
     }
@@ -154,6 +181,49 @@ pub fn walk(
     out.files.dedup_by(|a, b| a.path == b.path);
     progress.finish(Stage::Walk);
     Ok(out)
+}
+
+/// The skip of a special file (`prefix` says how it was reached).
+fn not_a_file(ft: &std::fs::FileType, prefix: &str) -> SkipReason {
+    let mut kind = "a special file";
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            kind = "a named pipe (FIFO)";
+        } else if ft.is_char_device() || ft.is_block_device() {
+            kind = "a device";
+        } else if ft.is_socket() {
+            kind = "a socket";
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ft;
+    SkipReason::new(
+        SkipKind::NotAFile,
+        format!("not a regular file: {prefix}{kind}"),
+    )
+}
+
+/// `path` as text, each byte that is not part of valid UTF-8 written as
+/// `\xNN` (so two names that differ only there stay distinct).
+pub fn escaped(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().into_owned()
+    }
 }
 
 fn io_message(err: &walkdir::Error) -> String {
@@ -239,6 +309,59 @@ mod tests {
         assert!(out.files.is_empty());
         assert_eq!(out.skipped.len(), 1);
         assert_eq!(out.skipped[0].1.kind, SkipKind::BrokenSymlink);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_files_and_non_utf8_names_are_skipped_with_their_kind() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let c = std::ffi::CString::new(d.path().join("x.jpg").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        std::os::unix::fs::symlink("/dev/null", d.path().join("z.jpg")).unwrap();
+        for name in [&b"a\xff.jpg"[..], b"a\xfe.jpg"] {
+            std::fs::write(d.path().join(OsStr::from_bytes(name)), b"x").unwrap();
+        }
+        let bad_dir = d.path().join(OsStr::from_bytes(b"d\xe9j\xe0"));
+        std::fs::create_dir(&bad_dir).unwrap();
+        std::fs::write(bad_dir.join("inside.jpg"), b"x").unwrap();
+        std::fs::write(d.path().join("ok.jpg"), b"x").unwrap();
+        let cancel = AtomicBool::new(false);
+        let out = walk(
+            &[d.path().to_path_buf()],
+            WalkOptions::default(),
+            &NoProgress,
+            &cancel,
+        )
+        .unwrap();
+        assert_eq!(out.files.len(), 1);
+        assert!(out.files[0].path.ends_with("ok.jpg"));
+        let mut got: Vec<(String, SkipKind, String)> = out
+            .skipped
+            .iter()
+            .map(|(p, r)| {
+                let rel = p.strip_prefix(d.path()).unwrap();
+                (rel.to_str().unwrap().to_string(), r.kind, r.message.clone())
+            })
+            .collect();
+        got.sort();
+        let names: Vec<(&str, SkipKind)> = got.iter().map(|g| (g.0.as_str(), g.1)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("a\\xfe.jpg", SkipKind::NonUtf8Name),
+                ("a\\xff.jpg", SkipKind::NonUtf8Name),
+                ("d\\xe9j\\xe0", SkipKind::NonUtf8Name),
+                ("x.jpg", SkipKind::NotAFile),
+                ("z.jpg", SkipKind::NotAFile),
+            ]
+        );
+        assert!(got[0].2.ends_with("a\\xfe.jpg"), "{}", got[0].2);
+        assert!(got[2].2.contains("folder"), "{}", got[2].2);
+        assert!(got[3].2.contains("FIFO"), "{}", got[3].2);
+        assert!(got[4].2.contains("link to a device"), "{}", got[4].2);
     }
 
     #[test]

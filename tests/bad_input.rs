@@ -90,6 +90,7 @@ fn junk_files_are_skipped_with_their_reason() {
     ];
     if cfg!(unix) {
         want.push(("broken_link.jpg".to_string(), SkipKind::BrokenSymlink));
+        want.push(("pipe.jpg".to_string(), SkipKind::NotAFile));
         want.sort();
     }
     assert_eq!(got, want, "{err}");
@@ -289,4 +290,174 @@ fn many_non_photos_are_counted_not_listed_one_by_one() {
         err.contains("warning: 5 more files are not photos"),
         "{err}"
     );
+}
+
+/// Run the binary, failing the test if it has not finished within `secs`
+/// (a hang is the bug): (exit code, stdout, stderr).
+fn run_within(args: &[&str], secs: u64) -> (i32, String, String) {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let mut child = bin()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drained on threads so that a full pipe cannot stall the child.
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        so.read_to_string(&mut s).ok();
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        se.read_to_string(&mut s).ok();
+        s
+    });
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t.elapsed() > Duration::from_secs(secs) {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("neardup {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        status.code().unwrap_or(-1),
+        out.join().unwrap(),
+        err.join().unwrap(),
+    )
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_huge_files_and_non_utf8_names_are_skipped_fast() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let photo = load(&album().join("day1/DSC_0045.JPG"));
+    save(&photo, &root.join("good.jpg"), ImageFormat::Jpeg);
+    save(&photo, &root.join("good_copy.png"), ImageFormat::Png);
+    let good = std::fs::read(root.join("good.jpg")).unwrap();
+    // A FIFO named like a photo, a link to an endless device.
+    mkfifo(&root.join("x.jpg"));
+    std::os::unix::fs::symlink("/dev/zero", root.join("z.jpg")).unwrap();
+    // A sparse 3.9 GB "JPEG": a real JPEG's first bytes, then a hole.
+    let big = std::fs::File::create(root.join("big.jpg")).unwrap();
+    std::io::Write::write_all(&mut &big, &good[..4096]).unwrap();
+    big.set_len(3_900_000_000).unwrap();
+    drop(big);
+    // Two names that differ only in bytes that are not UTF-8.
+    for name in [&b"a\xff.jpg"[..], b"a\xfe.jpg"] {
+        std::fs::write(root.join(OsStr::from_bytes(name)), &good).unwrap();
+    }
+    let (code, out, err) = run_within(
+        &[
+            "scan",
+            "--no-cache",
+            "--threads",
+            "2",
+            "--format",
+            "json",
+            root.to_str().unwrap(),
+        ],
+        60,
+    );
+    assert_eq!(code, 0, "{err}");
+    let report = neardup::report::read_json(&out).unwrap();
+    assert_eq!(
+        kinds(&report, root),
+        vec![
+            ("a\\xfe.jpg".to_string(), SkipKind::NonUtf8Name),
+            ("a\\xff.jpg".to_string(), SkipKind::NonUtf8Name),
+            ("big.jpg".to_string(), SkipKind::TooLarge),
+            ("x.jpg".to_string(), SkipKind::NotAFile),
+            ("z.jpg".to_string(), SkipKind::NotAFile),
+        ],
+        "{err}"
+    );
+    for (name, what) in [
+        ("a\\xff.jpg", "not UTF-8"),
+        ("a\\xfe.jpg", "not UTF-8"),
+        ("big.jpg", "too large"),
+        ("x.jpg", "FIFO"),
+        ("z.jpg", "device"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("warning: ") && l.contains(name) && l.contains(what)),
+            "{name}: {err}"
+        );
+    }
+    assert!(!err.contains("panicked"));
+    // The rest of the folder is scanned.
+    assert_eq!(
+        groups_rel(&report, root),
+        vec![vec!["good.jpg".to_string(), "good_copy.png".to_string()]]
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn html_report_does_not_hang_on_a_member_that_became_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("photos");
+    std::fs::create_dir(&root).unwrap();
+    let photo = load(&album().join("day1/DSC_0045.JPG"));
+    save(&photo, &root.join("a.jpg"), ImageFormat::Jpeg);
+    save(&photo, &root.join("b.png"), ImageFormat::Png);
+    let json = dir.path().join("r.json");
+    let (code, _, err) = run(&[
+        "scan",
+        "--no-cache",
+        "-o",
+        json.to_str().unwrap(),
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::remove_file(root.join("b.png")).unwrap();
+    mkfifo(&root.join("b.png"));
+    let (code, page, err) = run_within(&["report", json.to_str().unwrap(), "--format", "html"], 60);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("b.png: no thumbnail: cannot read: not a regular file (a FIFO)"),
+        "{err}"
+    );
+    assert!(page.contains("No preview"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn explain_and_model_refuse_devices_fast() {
+    let photo = album().join("day1/DSC_0045.JPG");
+    let (code, _, err) = run_within(&["explain", "/dev/zero", photo.to_str().unwrap()], 60);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("/dev/zero") && err.contains("not a regular file"),
+        "{err}"
+    );
+    let (code, _, err) = run_within(
+        &["scan", "--model", "/dev/zero", album().to_str().unwrap()],
+        30,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a regular file (a device)"), "{err}");
 }
