@@ -231,6 +231,7 @@ fn a_corrupted_cache_or_an_edited_plan_cannot_delete_the_real_copies() {
     let bad_plan = dir.path().join("corrupt.json");
     let bad = scan_plan(&bad_plan, &["--mode", "edits", "--cache", s(&db), s(&lib)]);
     let fooled = bad.to_string().contains("unrelated.jpg");
+    eprintln!("the corrupted cache row was believed by the scan: {fooled}");
     if fooled {
         // The scan believed the cache: the unrelated photo (more pixels)
         // is the keeper of the real copies, at distance 0.
@@ -338,8 +339,21 @@ fn edited_pairs_rest_on_the_distance_and_mirrored_ones_on_the_flipped_image() {
     would_do(&ok, "view_flipped.jpg");
     would_do(&ok, "view_small.jpg");
 
-    // The mirror image only matches as a mirror image: a plan that drops
-    // the flag is refused.
+    // With a threshold just over the mirrored distance, the flipped copy
+    // verifies as a mirror image, and not when the plan drops the flag (its
+    // direct distance is larger).
+    let g = group_with(&mut plan, "view.jpg");
+    let mirrored = g["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["mirrored"] == json!(true))
+        .unwrap()["distance"]
+        .as_f64()
+        .unwrap();
+    plan["parameters"]["rules"]["threshold"] = json!(mirrored + 0.01);
+    write_plan(&plan_path, &plan);
+    would_do(&dry_delete(&plan_path), "view_flipped.jpg");
     let g = group_with(&mut plan, "view.jpg");
     for p in g["pairs"].as_array_mut().unwrap() {
         p["mirrored"] = json!(false);
