@@ -143,6 +143,11 @@ pub struct ApplyOptions {
     /// Also act on a member that is the RAW+JPEG twin of its keeper (a pair
     /// with `raw_jpeg_pair`); by default such a member is kept.
     pub pair_raw_jpeg: bool,
+    /// Benchmark switch only (`NEARDUP_BENCH_SKIP_REVERIFY=1`, read by the
+    /// binary): act without re-verifying each member against its keeper
+    /// from the files ([`crate::reverify`]). Never the default.
+    #[doc(hidden)]
+    pub bench_skip_reverify: bool,
     #[doc(hidden)]
     pub faults: Faults,
 }
@@ -156,6 +161,7 @@ impl ApplyOptions {
             journal: None,
             reference: Vec::new(),
             pair_raw_jpeg: false,
+            bench_skip_reverify: false,
             faults: Faults::default(),
         }
     }
@@ -193,7 +199,7 @@ pub struct Step {
     pub reason: Option<String>,
     /// A short key of the skip reason (`gone`, `changed`, `outside_roots`,
     /// `symlink`, `same_file`, `not_identical`, `other_filesystem`,
-    /// `keeper_changed`) or of the keep reason (`keeper`, `reference`).
+    /// `keeper_changed`, `not_verified`) or of the keep reason (`keeper`, `reference`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
@@ -977,6 +983,7 @@ pub fn apply(
 
     let mut reserved: HashSet<PathBuf> = HashSet::new();
     let mut seq = 0u64;
+    let mut verifier = crate::reverify::Verifier::new(report, crate::decode::Limits::default());
     'groups: for g in &plan.groups {
         let mut push = |summary: &mut Summary, step: Step| {
             on(Event::Step(&step));
@@ -1076,6 +1083,15 @@ pub fn apply(
             if let Err((why, kind)) = check_target(t, g, &plan, opts) {
                 push(&mut summary, skip(why, kind));
                 continue;
+            }
+            // Still a near-duplicate of the keeper, from the files themselves.
+            if !opts.bench_skip_reverify {
+                let (k, m) = (&g.keeper, t);
+                let v = verifier.check(g.id, &k.abs, &k.member, &m.abs, &m.member);
+                if let Err(why) = v {
+                    push(&mut summary, skip(why, "not_verified"));
+                    continue;
+                }
             }
             let identical = t.member.content == g.keeper.member.content;
             let to = match opts.action {

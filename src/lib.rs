@@ -27,6 +27,7 @@ pub mod open;
 pub mod progress;
 pub mod raw;
 pub mod report;
+pub mod reverify;
 pub mod scan;
 pub mod thumbs;
 pub mod walk;

@@ -632,6 +632,11 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
                 .unwrap_or_else(|| apply::default_journal(&args.plan)),
         );
     }
+    // Benchmark switch only (bench/reverify_cost.sh): no re-verification.
+    if std::env::var_os("NEARDUP_BENCH_SKIP_REVERIFY").is_some_and(|v| v == "1") {
+        opts.bench_skip_reverify = true;
+        eprintln!("neardup: warning: NEARDUP_BENCH_SKIP_REVERIFY=1: members are not re-verified against their keepers (a benchmark switch)");
+    }
     // Fault injection for the tests (undocumented for users).
     if let Some(spec) = std::env::var_os("NEARDUP_TEST_FAULTS") {
         opts.faults = apply::Faults::parse(&spec.to_string_lossy())?;
