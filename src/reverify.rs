@@ -34,9 +34,6 @@ use crate::model::ModelSource;
 use crate::report::{Member, Report};
 use std::path::{Path, PathBuf};
 
-/// Files larger than this are not read again to be verified.
-const MAX_FILE_BYTES: u64 = 4 << 30;
-
 /// How much evidence a couple needs, from the cheapest to the dearest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Level {
@@ -79,7 +76,7 @@ impl Facts {
 
     fn bytes(&mut self) -> Result<&[u8], String> {
         if self.bytes.is_none() {
-            let b = crate::open::read_capped(&self.path, MAX_FILE_BYTES)
+            let b = crate::open::read_capped(&self.path, decode::MAX_FILE_BYTES)
                 .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
             self.bytes = Some(b);
         }
