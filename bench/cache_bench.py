@@ -5,7 +5,11 @@ Prints wall-clock seconds and ratios measured side by side in one run, and
 czkawka_cli's cold and warm runs on the same corpus when it is installed
 (`cargo install czkawka_cli --locked`). Numbers, not assertions.
 
-    python3 bench/cache_bench.py [CORPUS] [--runs N]
+    python3 bench/cache_bench.py [CORPUS] [--runs N] [--bin NEARDUP] [--before OTHER]
+
+--bin times that binary instead of building target/release/neardup; --before
+times a second binary (another build) on the same corpus, each with its own
+cache, warm runs interleaved, and prints both and their ratio.
 
 CORPUS defaults to /tmp/neardup-camera, made with
 ../shared/bench/make_camera_corpus.py (300 camera-sized JPEGs) when absent.
@@ -34,16 +38,26 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("corpus", nargs="?", default="/tmp/neardup-camera")
     ap.add_argument("--runs", type=int, default=3, help="warm runs to take the median of")
+    ap.add_argument("--bin", help="the neardup binary to time (default: build target/release)")
+    ap.add_argument("--before", help="another neardup binary, timed side by side")
     a = ap.parse_args()
     if not os.path.isdir(a.corpus):
         subprocess.run([sys.executable, os.path.join(SHARED, "make_camera_corpus.py"),
                         os.path.join(SHARED, "synth-dev", "images"), a.corpus, "--count", "300"], check=True)
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if a.bin is None:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    binary = a.bin or BIN
     n = sum(len(f) for _, _, f in os.walk(a.corpus))
     work = tempfile.mkdtemp(prefix="neardup-cache-bench-")
+    if a.before:
+        try:
+            side_by_side(a, binary, n, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         db = os.path.join(work, "cache.sqlite")
-        scan = lambda root: timed([BIN, "scan", "--quiet", "--format", "json", "--cache", db, root])
+        scan = lambda root: timed([binary, "scan", "--quiet", "--format", "json", "--cache", db, root])
         cold = scan(a.corpus)
         warm = statistics.median(scan(a.corpus) for _ in range(a.runs))
         moved_to = os.path.join(work, "moved")
@@ -68,6 +82,25 @@ def main():
             print("czkawka_cli: not installed (cargo install czkawka_cli --locked), not timed")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def side_by_side(a, binary, n, work):
+    """Warm rescans of two builds, interleaved, each with its own cache."""
+    bins = {"before": a.before, "after": binary}
+    dbs = {k: os.path.join(work, f"{k}.sqlite") for k in bins}
+    scan = lambda k: timed([bins[k], "scan", "--quiet", "--format", "json", "--cache", dbs[k], a.corpus])
+    cold = {k: scan(k) for k in bins}
+    warm = {k: [] for k in bins}
+    for _ in range(a.runs):
+        for k in bins:
+            warm[k].append(scan(k))
+    print(f"corpus: {a.corpus} ({n} files)")
+    for k in bins:
+        w = statistics.median(warm[k])
+        print(f"{k:6} {bins[k]}: cold {cold[k]:8.3f} s, warm rescan {w:8.3f} s "
+              f"(median of {a.runs}; min {min(warm[k]):.3f} s)")
+    ratio = statistics.median(warm["after"]) / statistics.median(warm["before"])
+    print(f"warm rescan after / before = {ratio:5.3f}")
 
 
 if __name__ == "__main__":
