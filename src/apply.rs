@@ -4,15 +4,22 @@
 //! Safety rules, in the order they are checked:
 //! 1. The whole plan is validated before anything is touched
 //!    ([`validate`]): its version, one keeper per group that is one of its
-//!    members, no file in two groups, every path inside the scanned roots,
-//!    the content hash and mtime of every member present.
-//! 2. A group is only acted on when its keeper is still the file that was
-//!    scanned (size, mtime, content hash): the last copy is never removed.
-//! 3. A member is only acted on when it is still the file that was scanned,
+//!    members, no file in two groups, every path inside the trusted roots
+//!    (the user's `--root`, or the plan's when the scan's seal over them
+//!    matches: [`seal_roots`]), the content hash and mtime of every member.
+//! 2. With `execute`, a group's keeper and members are locked ([`lock`])
+//!    before the group is checked and acted on, so that two neardup
+//!    processes never act on the same group at once.
+//! 3. A group is only acted on when its keeper is a regular file inside the
+//!    roots (a keeper that is a symbolic link stands for its target) and
+//!    still the file that was scanned (size, mtime, content hash); right
+//!    before each removal its path must still name the locked file: the
+//!    last copy is never removed.
+//! 4. A member is only acted on when it is still the file that was scanned,
 //!    is not in a reference folder, does not resolve (through a symbolic
 //!    link) outside the scanned roots, and is not the keeper's own file.
 //!    Otherwise it is skipped, with the reason.
-//! 4. With `execute`, each change is written to the journal (JSON lines,
+//! 5. With `execute`, each change is written to the journal (JSON lines,
 //!    flushed and fsynced) before it is made and marked done after, so
 //!    [`undo`] can restore what was done even after a kill.
 //!
@@ -31,6 +38,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The journal format's version (first line: `{"neardup_journal": 1, ..}`).
 pub const JOURNAL_VERSION: u32 = 1;
+
+/// The largest journal undo reads (a regular file, never a FIFO or device).
+pub const JOURNAL_CAP: u64 = 4 << 30;
 
 /// What to do with the members that are not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +150,11 @@ pub struct ApplyOptions {
     pub journal: Option<PathBuf>,
     /// More reference folders, besides the plan's.
     pub reference: Vec<PathBuf>,
+    /// The roots to act in (`--root`). When empty, the plan's roots are
+    /// used only if the scan's seal over them still matches
+    /// ([`seal_roots`]); when given, they replace the plan's and every
+    /// member must lie inside them.
+    pub roots: Vec<PathBuf>,
     /// Also act on a member that is the RAW+JPEG twin of its keeper (a pair
     /// with `raw_jpeg_pair`); by default such a member is kept.
     pub pair_raw_jpeg: bool,
@@ -160,6 +175,7 @@ impl ApplyOptions {
             execute: false,
             journal: None,
             reference: Vec::new(),
+            roots: Vec::new(),
             pair_raw_jpeg: false,
             bench_skip_reverify: false,
             faults: Faults::default(),
@@ -227,55 +243,49 @@ pub struct Summary {
     pub steps: Vec<Step>,
 }
 
+/// Where the roots apply trusts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootsFrom {
+    /// The plan's, sealed by the scan that wrote it (the seal matches).
+    Seal,
+    /// Given by the user (`--root`).
+    User,
+}
+
+impl RootsFrom {
+    pub fn describe(self) -> &'static str {
+        match self {
+            RootsFrom::Seal => "the plan's, sealed by its scan",
+            RootsFrom::User => "given with --root",
+        }
+    }
+}
+
 /// Told to the caller while the plan runs.
 pub enum Event<'a> {
-    /// Before the first change: the files and bytes planned for the action
-    /// (members present with the scanned size and mtime).
+    /// First, after the plan was validated: the roots every change must
+    /// stay inside, and where they come from.
+    Roots {
+        roots: &'a [PathBuf],
+        from: RootsFrom,
+    },
+    /// After every check and before the first change: the files and bytes
+    /// that passed the checks (each is checked again, under its lock, just
+    /// before it is changed).
     Start {
         files: u64,
         bytes: u64,
     },
+    /// Another neardup process holds a lock on this file: waiting for it.
+    Waiting {
+        path: &'a Path,
+    },
     Step(&'a Step),
 }
 
-/// Read a plan: valid JSON, a neardup report of this schema version.
+/// Read a plan: the one validated reader, [`crate::report::read_plan`].
 pub fn load_plan(path: &Path) -> Result<Report> {
-    let text = fs::read_to_string(path)
-        .map_err(|e| Error::Plan(format!("cannot read the plan {}: {e}", path.display())))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Plan(format!("{} is not valid JSON: {e}", path.display())))?;
-    if v.get("tool")
-        .and_then(|t| t.get("name"))
-        .and_then(|n| n.as_str())
-        != Some("neardup")
-    {
-        return Err(Error::Plan(format!(
-            "{} is not a neardup report (no tool.name \"neardup\")",
-            path.display()
-        )));
-    }
-    match v.get("schema_version").and_then(|s| s.as_u64()) {
-        Some(n) if n == crate::report::SCHEMA_VERSION as u64 => {}
-        Some(n) => {
-            return Err(Error::Plan(format!(
-                "{} has schema_version {n}; this neardup reads version {}",
-                path.display(),
-                crate::report::SCHEMA_VERSION
-            )))
-        }
-        None => {
-            return Err(Error::Plan(format!(
-                "{} has no schema_version",
-                path.display()
-            )))
-        }
-    }
-    serde_json::from_value(v).map_err(|e| {
-        Error::Plan(format!(
-            "{} is not a valid neardup report: {e}",
-            path.display()
-        ))
-    })
+    crate::report::read_plan(path)
 }
 
 /// The default journal for a plan: `<plan>.journal.jsonl` next to it, or
@@ -347,6 +357,9 @@ struct PlannedGroup {
 #[derive(Debug)]
 struct Plan {
     groups: Vec<PlannedGroup>,
+    /// The roots trusted (absolute, normalised) and where they come from.
+    roots: Vec<PathBuf>,
+    roots_from: RootsFrom,
     /// Canonical roots (those that still exist).
     canon_roots: Vec<PathBuf>,
     /// Canonical reference folders.
@@ -358,15 +371,12 @@ struct Plan {
 /// problem is listed in the error.
 fn validate(report: &Report, opts: &ApplyOptions) -> Result<Plan> {
     let mut problems: Vec<String> = Vec::new();
-    let roots: Vec<PathBuf> = report
-        .parameters
-        .roots
+    let (roots, roots_from) = trusted_roots(report, opts, &mut problems);
+    let roots_shown = roots
         .iter()
-        .map(|r| normalize(Path::new(r)))
-        .collect();
-    if roots.is_empty() {
-        problems.push("the plan lists no roots (parameters.roots)".into());
-    }
+        .map(|r| r.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
     let root_of = |p: &Path| -> Option<PathBuf> {
         roots
             .iter()
@@ -402,10 +412,8 @@ fn validate(report: &Report, opts: &ApplyOptions) -> Result<Plan> {
             }
             let Some(root) = root_of(&abs) else {
                 problems.push(format!(
-                    "group {}: {} is outside the scanned roots ({})",
-                    g.id,
-                    m.path,
-                    report.parameters.roots.join(", ")
+                    "group {}: {} is outside the scanned roots ({roots_shown})",
+                    g.id, m.path,
                 ));
                 continue;
             };
@@ -526,10 +534,195 @@ fn validate(report: &Report, opts: &ApplyOptions) -> Result<Plan> {
     }
     Ok(Plan {
         groups,
+        roots,
+        roots_from,
         canon_roots,
         references,
         to,
     })
+}
+
+/// The roots apply may act in: the user's (`--root`, each must exist), or
+/// the plan's when the scan's seal over them still matches and none is
+/// empty, the whole file system or climbing with `..`. Problems are added
+/// to `problems`.
+fn trusted_roots(
+    report: &Report,
+    opts: &ApplyOptions,
+    problems: &mut Vec<String>,
+) -> (Vec<PathBuf>, RootsFrom) {
+    if !opts.roots.is_empty() {
+        for r in &opts.roots {
+            match fs::metadata(r) {
+                Ok(_) => {}
+                Err(e) => problems.push(format!("--root {}: {e}", r.display())),
+            }
+        }
+        let roots = opts.roots.iter().map(|r| normalize(r)).collect();
+        return (roots, RootsFrom::User);
+    }
+    let again = "give the folders to act in with --root DIR (repeatable)";
+    let p = &report.parameters;
+    if p.roots.is_empty() {
+        problems.push(format!(
+            "the plan lists no roots (parameters.roots): {again}"
+        ));
+    }
+    if let Err(why) = seal_matches(p) {
+        problems.push(format!(
+            "{why}: its roots ({}) are not trusted; {again}",
+            p.roots.join(", ")
+        ));
+    }
+    for r in p.roots.iter().chain(&p.reference) {
+        let path = Path::new(r);
+        let why = if r.trim().is_empty() {
+            Some("is empty")
+        } else if path.components().any(|c| c == Component::ParentDir) {
+            Some("climbs with ..")
+        } else if normalize(path).parent().is_none() {
+            Some("is the whole file system")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            problems.push(format!(
+                "the plan's root or reference folder {r:?} {why}: never trusted from a plan; {again}"
+            ));
+        }
+    }
+    let roots = p.roots.iter().map(|r| normalize(Path::new(r))).collect();
+    (roots, RootsFrom::Seal)
+}
+
+/// The file that holds this user's 32-byte secret for sealing roots:
+/// `$NEARDUP_SEAL_KEY` when set (the tests), else
+/// `<local data folder>/neardup/seal.key`.
+pub fn seal_key_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NEARDUP_SEAL_KEY") {
+        return Some(PathBuf::from(p));
+    }
+    dirs::data_local_dir().map(|d| d.join("neardup").join("seal.key"))
+}
+
+fn read_seal_key(path: &Path) -> io::Result<[u8; 32]> {
+    let bytes = crate::open::read_capped(path, 64)?;
+    bytes.try_into().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the seal key {} is damaged (not 32 bytes)", path.display()),
+        )
+    })
+}
+
+/// The secret, made on first use: 32 random bytes written to a private
+/// temporary file (mode 0600) then linked into place, so that two scans at
+/// once agree on one key and no reader ever sees half a key.
+fn make_seal_key(path: &Path) -> io::Result<[u8; 32]> {
+    match read_seal_key(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    let dir = parent(path);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(dir)?;
+    let key = random_key()?;
+    let tmp = dir.join(format!(".seal.key.{}.{}.tmp", std::process::id(), now_s()));
+    let written = (|| {
+        let mut o = fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o.open(&tmp)?;
+        f.write_all(&key)?;
+        f.sync_all()?;
+        fs::hard_link(&tmp, path)
+    })();
+    let _ = fs::remove_file(&tmp);
+    match written {
+        Ok(()) => {
+            sync_dir(dir);
+            Ok(key)
+        }
+        // Made by another process meanwhile: that one is the key.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_seal_key(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// 32 random bytes: the system's generator (`/dev/urandom`) on Unix;
+/// elsewhere the per-process random keys of std's hasher, mixed with BLAKE3.
+fn random_key() -> io::Result<[u8; 32]> {
+    let mut key = [0u8; 32];
+    #[cfg(unix)]
+    {
+        File::open("/dev/urandom")?.read_exact(&mut key)?;
+    }
+    #[cfg(not(unix))]
+    {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = blake3::Hasher::new();
+        for i in 0..8u64 {
+            let mut s = std::collections::hash_map::RandomState::new().build_hasher();
+            s.write_u64(i);
+            h.update(&s.finish().to_le_bytes());
+        }
+        h.update(&std::process::id().to_le_bytes());
+        h.update(&format!("{:?}", std::time::SystemTime::now()).into_bytes());
+        key = *h.finalize().as_bytes();
+    }
+    Ok(key)
+}
+
+fn seal_of(key: &[u8; 32], p: &crate::report::Parameters) -> blake3::Hash {
+    let message = serde_json::to_vec(&("neardup roots seal 1", &p.roots, &p.reference))
+        .expect("strings serialise");
+    blake3::keyed_hash(key, &message)
+}
+
+/// The seal of a report's roots and reference folders (its groups are not
+/// covered: users may edit keepers): a keyed BLAKE3 hash with this user's
+/// secret ([`seal_key_path`], made on first use). The scan stores it in
+/// `parameters.roots_seal`.
+pub fn seal_roots(p: &crate::report::Parameters) -> io::Result<String> {
+    let path =
+        seal_key_path().ok_or_else(|| io::Error::other("no local data folder for the seal key"))?;
+    let key = make_seal_key(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("seal key {}: {e}", path.display())))?;
+    Ok(seal_of(&key, p).to_hex().to_string())
+}
+
+/// Does the plan's seal match its roots and reference folders? `Err` says
+/// why not.
+fn seal_matches(p: &crate::report::Parameters) -> std::result::Result<(), String> {
+    let Some(seal) = &p.roots_seal else {
+        return Err("the plan has no roots seal (parameters.roots_seal: written by an older neardup, or removed)".into());
+    };
+    let path = seal_key_path().ok_or("no local data folder for the seal key")?;
+    let key = read_seal_key(&path).map_err(|e| {
+        format!(
+            "the plan's seal cannot be checked (seal key {}: {e})",
+            path.display()
+        )
+    })?;
+    let given = blake3::Hash::from_hex(seal.as_bytes())
+        .map_err(|_| "the plan's roots seal is damaged".to_string())?;
+    // blake3::Hash compares in constant time.
+    if given != seal_of(&key, p) {
+        return Err("the plan's roots or reference folders are not those its scan sealed (edited, or scanned by another user or machine)".into());
+    }
+    Ok(())
 }
 
 /// The canonical form of the longest existing prefix of `p`, with the rest
@@ -567,7 +760,7 @@ fn resolved(abs: &Path) -> Option<(PathBuf, PathBuf)> {
 
 /// `size:blake3` of a file's bytes.
 pub fn content_of(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
+    let (mut f, _) = crate::open::open_regular(path)?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut n: u64 = 0;
@@ -909,6 +1102,9 @@ impl Journal {
                 ))
             })?;
         sync_dir(parent(&normalize(path)));
+        // Held for the whole run: an undo of this journal waits for it.
+        lock::wait_for(&file, path, &mut |_| {})
+            .map_err(|e| Error::Plan(format!("cannot lock the journal {}: {e}", path.display())))?;
         Ok(Journal { file })
     }
     fn append(path: &Path) -> io::Result<Journal> {
@@ -931,9 +1127,153 @@ fn now_s() -> i64 {
         .unwrap_or(0)
 }
 
+/// What the checks decided for one member.
+#[derive(Debug, Clone)]
+enum Decision {
+    Keep {
+        reason: String,
+        kind: &'static str,
+    },
+    Skip {
+        reason: String,
+        kind: &'static str,
+    },
+    /// Passes every check: act on it (`to`: the move's destination, or
+    /// the links' backup of a member not identical to the keeper).
+    Act {
+        to: Option<PathBuf>,
+        identical: bool,
+    },
+}
+
+/// Why a whole group is left alone (its keeper cannot be relied on).
+type GroupRefusal = (String, &'static str);
+
+/// The keeper's real file: the keeper itself, or the file its symbolic
+/// link leads to, when that is a regular file inside the roots and still
+/// as scanned (hash included). Links are made to it, and it is the copy
+/// that stays.
+fn check_keeper(g: &PlannedGroup, plan: &Plan) -> std::result::Result<Target, GroupRefusal> {
+    let k = &g.keeper;
+    let name = &k.member.path;
+    let real = fs::canonicalize(&k.abs).map_err(|_| {
+        (
+            format!("the keeper {name} is not as scanned (gone since the scan, or a broken link)"),
+            "keeper_changed",
+        )
+    })?;
+    let meta = fs::metadata(&real).map_err(|e| {
+        (
+            format!("the keeper {name} is not as scanned (cannot read: {e})"),
+            "keeper_changed",
+        )
+    })?;
+    if !meta.is_file() {
+        return Err((
+            format!(
+                "the keeper {name} is not a regular file (it leads to {})",
+                real.display()
+            ),
+            "keeper_not_a_file",
+        ));
+    }
+    if !plan.canon_roots.iter().any(|r| real.starts_with(r)) {
+        return Err((
+            format!(
+                "the keeper {name} resolves to {}, outside the roots: no real copy would stay inside them",
+                real.display()
+            ),
+            "keeper_outside_roots",
+        ));
+    }
+    unchanged(&real, &k.member, true).map_err(|(why, _)| {
+        (
+            format!("the keeper {name} is not as scanned ({why})"),
+            "keeper_changed",
+        )
+    })?;
+    let mut t = k.clone();
+    t.abs = real;
+    Ok(t)
+}
+
+/// Every check of one member against its group's (checked) keeper, in the
+/// order of the module's rules. `reserved` holds the destinations already
+/// given to earlier members.
+fn decide(
+    t: &Target,
+    keeper: &std::result::Result<Target, GroupRefusal>,
+    g: &PlannedGroup,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    reserved: &mut HashSet<PathBuf>,
+    verifier: Option<&mut crate::reverify::Verifier>,
+) -> Decision {
+    if is_reference(t, plan) {
+        return Decision::Keep {
+            reason: "in a reference folder".into(),
+            kind: "reference",
+        };
+    }
+    let keeper = match keeper {
+        Ok(k) => k,
+        Err((why, kind)) => {
+            return Decision::Skip {
+                reason: format!("{why}: nothing in this group is touched"),
+                kind,
+            }
+        }
+    };
+    if !opts.pair_raw_jpeg && g.raw_jpeg_twins.contains(&t.member.path) {
+        return Decision::Keep {
+            reason: "the RAW+JPEG twin of the keeper (give --pair-raw-jpeg to act on it)".into(),
+            kind: "raw_jpeg_pair",
+        };
+    }
+    if let Err((reason, kind)) = check_target(t, keeper, plan, opts) {
+        return Decision::Skip { reason, kind };
+    }
+    // Still a near-duplicate of the keeper, judged from the files themselves
+    // (never the cache). `None`: this member was verified by the check pass,
+    // and `check_target` has just proved both files hold the same bytes.
+    if let Some(v) = verifier {
+        if let Err(reason) = v.check(g.id, &keeper.abs, &keeper.member, &t.abs, &t.member) {
+            return Decision::Skip {
+                reason,
+                kind: "not_verified",
+            };
+        }
+    }
+    let identical = t.member.content == keeper.member.content;
+    let to = match opts.action {
+        Action::Move => Some(free_name(
+            &destination(t, plan.to.as_ref().expect("validated")),
+            reserved,
+        )),
+        Action::Hardlink | Action::Symlink if !identical => match &plan.to {
+            Some(dir) => Some(free_name(&destination(t, dir), reserved)),
+            None => {
+                return Decision::Skip {
+                    reason: "not byte-identical to the keeper: a link would lose its own pixels (give --to DIR to move it there first)".into(),
+                    kind: "not_identical",
+                }
+            }
+        },
+        _ => None,
+    };
+    if let Some(d) = &to {
+        reserved.insert(d.clone());
+    }
+    Decision::Act { to, identical }
+}
+
 /// Carry out a plan. Validation errors come back as [`Error::Plan`] before
 /// anything is touched; everything after is reported per file in the
 /// [`Summary`].
+///
+/// With `execute`, each group is handled under [`lock`]s on its keeper and
+/// members (another neardup apply or undo on the same files waits), and
+/// every check runs again once they are held.
 pub fn apply(
     report: &Report,
     opts: &ApplyOptions,
@@ -941,6 +1281,10 @@ pub fn apply(
     cancel: &AtomicBool,
 ) -> Result<Summary> {
     let plan = validate(report, opts)?;
+    on(Event::Roots {
+        roots: &plan.roots,
+        from: plan.roots_from,
+    });
     let inj = Injector {
         faults: opts.faults.clone(),
         ..Injector::default()
@@ -969,22 +1313,90 @@ pub fn apply(
         ..Summary::default()
     };
 
-    // What is planned, from a cheap look (size and mtime) before any change.
+    // Every check first, before any change, to say what will be done. A
+    // dry run stops at this; with `execute` each group is checked again
+    // under its locks just before it is acted on.
+    let mut reserved: HashSet<PathBuf> = HashSet::new();
+    let mut verifier = crate::reverify::Verifier::new(report, crate::decode::Limits::default());
+    let verify = !opts.bench_skip_reverify;
+    let mut checked: Vec<(std::result::Result<Target, GroupRefusal>, Vec<Decision>)> = Vec::new();
     let (mut files, mut bytes) = (0u64, 0u64);
     for g in &plan.groups {
-        for t in &g.others {
-            if !is_reference(t, &plan) && unchanged(&t.abs, &t.member, false).is_ok() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let keeper = check_keeper(g, &plan);
+        let decisions: Vec<Decision> = g
+            .others
+            .iter()
+            .map(|t| {
+                let v = verify.then_some(&mut verifier);
+                decide(t, &keeper, g, &plan, opts, &mut reserved, v)
+            })
+            .collect();
+        for (t, d) in g.others.iter().zip(&decisions) {
+            if matches!(d, Decision::Act { .. }) {
                 files += 1;
                 bytes += t.member.bytes;
             }
         }
+        checked.push((keeper, decisions));
     }
     on(Event::Start { files, bytes });
+    if opts.execute {
+        reserved.clear();
+    }
 
-    let mut reserved: HashSet<PathBuf> = HashSet::new();
     let mut seq = 0u64;
-    let mut verifier = crate::reverify::Verifier::new(report, crate::decode::Limits::default());
-    'groups: for g in &plan.groups {
+    'groups: for (gi, g) in plan.groups.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            summary.stopped = true;
+            break;
+        }
+        // With execute: lock the group's files, then check it all again.
+        let (held, keeper, decisions) = if opts.execute {
+            let paths: Vec<&Path> = std::iter::once(g.keeper.abs.as_path())
+                .chain(g.others.iter().map(|t| t.abs.as_path()))
+                .collect();
+            let held = lock::files(&paths, &mut |p: &Path| on(Event::Waiting { path: p }));
+            let keeper = match held.failed() {
+                Some((p, e)) => Err((format!("cannot lock {}: {e}", p.display()), "lock_failed")),
+                None => check_keeper(g, &plan).and_then(|k| {
+                    if held.holds_file_at(&k.abs) {
+                        Ok(k)
+                    } else {
+                        Err((
+                            format!(
+                                "the keeper {} changed while it was being locked",
+                                g.keeper.member.path
+                            ),
+                            "keeper_changed",
+                        ))
+                    }
+                }),
+            };
+            let before = checked.get(gi).map(|(_, d)| d.as_slice()).unwrap_or(&[]);
+            let decisions: Vec<Decision> = g
+                .others
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    // Verified by the check pass only if it was to be acted on then.
+                    let was_act = matches!(before.get(i), Some(Decision::Act { .. }));
+                    let v = (verify && !was_act).then_some(&mut verifier);
+                    decide(t, &keeper, g, &plan, opts, &mut reserved, v)
+                })
+                .collect();
+            (held, keeper, decisions)
+        } else {
+            match checked.get_mut(gi) {
+                Some((k, d)) => (lock::Held::none(), k.clone(), std::mem::take(d)),
+                None => {
+                    summary.stopped = true;
+                    break;
+                }
+            }
+        };
         let mut push = |summary: &mut Summary, step: Step| {
             on(Event::Step(&step));
             match step.status {
@@ -1027,99 +1439,44 @@ pub fn apply(
                 ..base(&g.keeper)
             },
         );
-        let keeper_ok = unchanged(&g.keeper.abs, &g.keeper.member, true);
-        for t in &g.others {
+        for (t, decision) in g.others.iter().zip(decisions) {
             if cancel.load(Ordering::Relaxed) {
                 summary.stopped = true;
                 break 'groups;
             }
-            if is_reference(t, &plan) {
-                push(
-                    &mut summary,
-                    Step {
-                        op: "keep".into(),
-                        status: Status::Keep,
-                        reason: Some("in a reference folder".into()),
-                        kind: Some("reference".into()),
-                        ..base(t)
-                    },
-                );
-                continue;
-            }
-            let skip = |why: String, kind: &str| Step {
-                reason: Some(why),
-                kind: Some(kind.into()),
-                ..base(t)
-            };
-            if let Err((why, _)) = &keeper_ok {
-                push(
-                    &mut summary,
-                    skip(
-                        format!(
-                            "the keeper {} is not as scanned ({why}): nothing in this group is touched",
-                            g.keeper.member.path
-                        ),
-                        "keeper_changed",
-                    ),
-                );
-                continue;
-            }
-            if !opts.pair_raw_jpeg && g.raw_jpeg_twins.contains(&t.member.path) {
-                push(
-                    &mut summary,
-                    Step {
-                        op: "keep".into(),
-                        status: Status::Keep,
-                        reason: Some(
-                            "the RAW+JPEG twin of the keeper (give --pair-raw-jpeg to act on it)"
-                                .into(),
-                        ),
-                        kind: Some("raw_jpeg_pair".into()),
-                        ..base(t)
-                    },
-                );
-                continue;
-            }
-            if let Err((why, kind)) = check_target(t, g, &plan, opts) {
-                push(&mut summary, skip(why, kind));
-                continue;
-            }
-            // Still a near-duplicate of the keeper, from the files themselves.
-            if !opts.bench_skip_reverify {
-                let (k, m) = (&g.keeper, t);
-                let v = verifier.check(g.id, &k.abs, &k.member, &m.abs, &m.member);
-                if let Err(why) = v {
-                    push(&mut summary, skip(why, "not_verified"));
+            let (to, identical) = match decision {
+                Decision::Keep { reason, kind } => {
+                    push(
+                        &mut summary,
+                        Step {
+                            op: "keep".into(),
+                            status: Status::Keep,
+                            reason: Some(reason),
+                            kind: Some(kind.into()),
+                            ..base(t)
+                        },
+                    );
                     continue;
                 }
-            }
-            let identical = t.member.content == g.keeper.member.content;
-            let to = match opts.action {
-                Action::Move => Some(free_name(
-                    &destination(t, plan.to.as_ref().expect("validated")),
-                    &reserved,
-                )),
-                Action::Hardlink | Action::Symlink if !identical => match &plan.to {
-                    Some(dir) => Some(free_name(&destination(t, dir), &reserved)),
-                    None => {
-                        push(
-                            &mut summary,
-                            skip(
-                                "not byte-identical to the keeper: a link would lose its own pixels (give --to DIR to move it there first)".into(),
-                                "not_identical",
-                            ),
-                        );
-                        continue;
-                    }
-                },
-                _ => None,
+                Decision::Skip { reason, kind } => {
+                    push(
+                        &mut summary,
+                        Step {
+                            reason: Some(reason),
+                            kind: Some(kind.into()),
+                            ..base(t)
+                        },
+                    );
+                    continue;
+                }
+                Decision::Act { to, identical } => (to, identical),
             };
-            if let Some(d) = &to {
-                reserved.insert(d.clone());
-            }
+            let keeper = keeper.as_ref().expect("an Act has a checked keeper");
             let shown_to = match opts.action {
                 Action::Move => to.as_ref().map(|d| d.to_string_lossy().into_owned()),
-                Action::Hardlink | Action::Symlink => Some(g.keeper.member.path.clone()),
+                Action::Hardlink | Action::Symlink => {
+                    Some(keeper.abs.to_string_lossy().into_owned())
+                }
                 _ => None,
             };
             let mut step = Step {
@@ -1131,7 +1488,7 @@ pub fn apply(
                 if opts.action.is_link() && !identical {
                     step.reason = Some(format!(
                         "not identical to the keeper: moved to {} first",
-                        to.as_ref().expect("set above").display()
+                        to.as_ref().expect("set by decide").display()
                     ));
                 }
                 push(&mut summary, step);
@@ -1152,7 +1509,7 @@ pub fn apply(
                 op: Some(opts.action),
                 path: Some(t.abs.clone()),
                 to: to.clone(),
-                keeper: opts.action.is_link().then(|| g.keeper.abs.clone()),
+                keeper: opts.action.is_link().then(|| keeper.abs.clone()),
                 tmp: tmp.clone(),
                 content: t.member.content.clone(),
                 bytes: Some(t.member.bytes),
@@ -1169,12 +1526,26 @@ pub fn apply(
                 break 'groups;
             }
             inj.checkpoint();
+            // Right before anything is removed: the keeper's path still
+            // names the locked file, which still has its links and bytes.
+            let keeper_there = || -> io::Result<()> {
+                unchanged(&keeper.abs, &keeper.member, false).map_err(|(why, _)| {
+                    io::Error::other(format!("the keeper {why}: not touched"))
+                })?;
+                if !held.holds_file_at(&keeper.abs) {
+                    return Err(io::Error::other(
+                        "the keeper is no longer the file that was checked: not touched",
+                    ));
+                }
+                Ok(())
+            };
             let result = act(
                 opts.action,
                 t,
-                &g.keeper,
+                keeper,
                 to.as_deref(),
                 tmp.as_deref(),
+                &keeper_there,
                 &inj,
             );
             inj.checkpoint();
@@ -1213,6 +1584,8 @@ pub fn apply(
                 break 'groups;
             }
         }
+        // The group's locks are released here, after its last change.
+        drop(held);
     }
     Ok(summary)
 }
@@ -1238,7 +1611,7 @@ fn is_reference(t: &Target, plan: &Plan) -> bool {
 /// The checks a member must pass before it is acted on.
 fn check_target(
     t: &Target,
-    g: &PlannedGroup,
+    keeper: &Target,
     plan: &Plan,
     opts: &ApplyOptions,
 ) -> std::result::Result<(), (String, &'static str)> {
@@ -1262,13 +1635,13 @@ fn check_target(
             "symlink",
         ));
     }
-    if same_file(&t.abs, &g.keeper.abs) {
+    if same_file(&t.abs, &keeper.abs) {
         return Err((
             "is the keeper's own file (a link to it): nothing to do".into(),
             "same_file",
         ));
     }
-    if opts.action == Action::Hardlink && !same_device(&t.abs, &g.keeper.abs) {
+    if opts.action == Action::Hardlink && !same_device(&t.abs, &keeper.abs) {
         return Err((
             "on another file system than the keeper: a hard link cannot cross".into(),
             "other_filesystem",
@@ -1277,22 +1650,20 @@ fn check_target(
     unchanged(&t.abs, &t.member, true)
 }
 
-/// Make one change. The file is verified just before; the keeper is checked
-/// again just before anything is removed.
+/// Make one change. The file is verified just before; the keeper (its real
+/// file) is checked again with `keeper_there` just before anything is
+/// removed.
 fn act(
     action: Action,
     t: &Target,
     keeper: &Target,
     to: Option<&Path>,
     tmp: Option<&Path>,
+    keeper_there: &dyn Fn() -> io::Result<()>,
     inj: &Injector,
 ) -> io::Result<()> {
     let content = t.member.content.as_deref().unwrap_or_default();
     let mtime = t.member.mtime_ns.unwrap_or_default();
-    let keeper_there = || -> io::Result<()> {
-        unchanged(&keeper.abs, &keeper.member, false)
-            .map_err(|(why, _)| io::Error::other(format!("the keeper {why}: not touched")))
-    };
     keeper_there()?;
     match action {
         Action::Move => move_file(
@@ -1307,6 +1678,7 @@ fn act(
             Ok(())
         }
         Action::Delete => {
+            keeper_there()?;
             fs::remove_file(&t.abs)?;
             sync_dir(parent(&t.abs));
             Ok(())
@@ -1367,6 +1739,145 @@ fn trash_message(e: &trash::Error) -> String {
     format!("cannot move to the trash: {e}")
 }
 
+/// Advisory locks that keep two neardup processes (two applies, an apply
+/// and an undo) off the same files at once.
+///
+/// Apply locks each group's keeper and members before it checks them again
+/// and acts on them, and keeps the locks until the group is done; undo
+/// locks the files of each entry it restores; each locks its journal. The
+/// files are opened read-only ([`crate::open::open_regular`]) and locked
+/// exclusively (`flock` on Unix) in one global order, by (device, inode),
+/// so two processes never wait for each other in a cycle; a process holds
+/// the locks of one group at a time, taken after its journal's. A lock
+/// that is not free is waited for. The locks are advisory: they keep
+/// neardup processes apart, not other programs (those are met by checking
+/// the keeper again right before each removal).
+///
+/// Only on Unix: elsewhere `File::lock` is a mandatory lock that would
+/// stop the checks' own reads; there the functions lock nothing.
+pub mod lock {
+    use std::fs::File;
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    /// A file's identity: device and inode.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub struct FileId {
+        dev: u64,
+        ino: u64,
+    }
+
+    impl FileId {
+        #[cfg(unix)]
+        pub fn of(meta: &std::fs::Metadata) -> FileId {
+            use std::os::unix::fs::MetadataExt;
+            FileId {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            }
+        }
+        /// The file a path names now (following links).
+        #[cfg(unix)]
+        pub fn at(path: &Path) -> Option<FileId> {
+            std::fs::metadata(path).ok().map(|m| FileId::of(&m))
+        }
+    }
+
+    /// Locks held until dropped.
+    #[derive(Debug, Default)]
+    pub struct Held {
+        #[cfg_attr(not(unix), allow(dead_code))]
+        files: Vec<(FileId, File)>,
+        failed: Option<(PathBuf, io::Error)>,
+    }
+
+    impl Held {
+        /// Nothing locked (a dry run).
+        pub fn none() -> Held {
+            Held::default()
+        }
+        /// A file that exists but could not be locked (not a wait: an
+        /// error, e.g. a file system without locks).
+        pub fn failed(&self) -> Option<&(PathBuf, io::Error)> {
+            self.failed.as_ref()
+        }
+        /// Does `path` name a file locked here that still has a link? True
+        /// when nothing could be locked on this platform.
+        pub fn holds_file_at(&self, path: &Path) -> bool {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                let Some(id) = FileId::at(path) else {
+                    return false;
+                };
+                self.files
+                    .iter()
+                    .any(|(held, f)| *held == id && f.metadata().is_ok_and(|m| m.nlink() > 0))
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = path;
+                true
+            }
+        }
+    }
+
+    /// Wait for an exclusive lock on an open file; `waiting` is told when it
+    /// is not free at once.
+    pub fn wait_for(file: &File, path: &Path, waiting: &mut dyn FnMut(&Path)) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            match file.try_lock() {
+                Ok(()) => Ok(()),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    waiting(path);
+                    file.lock()
+                }
+                Err(std::fs::TryLockError::Error(e)) => Err(e),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (file, path, waiting);
+            Ok(())
+        }
+    }
+
+    /// Lock the regular files at `paths` that exist (a path that cannot be
+    /// opened is not locked: the checks find it gone), in (device, inode)
+    /// order, each file once.
+    pub fn files(paths: &[&Path], waiting: &mut dyn FnMut(&Path)) -> Held {
+        let mut held = Held::default();
+        #[cfg(unix)]
+        {
+            let mut open: Vec<(FileId, &Path, File)> = paths
+                .iter()
+                .filter_map(|p| {
+                    crate::open::open_regular(p)
+                        .ok()
+                        .map(|(f, meta)| (FileId::of(&meta), *p, f))
+                })
+                .collect();
+            open.sort_by_key(|(id, _, _)| *id);
+            open.dedup_by_key(|(id, _, _)| *id);
+            for (id, path, f) in open {
+                match wait_for(&f, path, waiting) {
+                    Ok(()) => held.files.push((id, f)),
+                    Err(e) => {
+                        held.failed = Some((path.to_path_buf(), e));
+                        break;
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (paths, waiting);
+        }
+        held
+    }
+}
+
 /// What undo did (or would do) with one journal entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UndoStep {
@@ -1393,7 +1904,7 @@ pub struct UndoSummary {
 
 /// Read a journal: its header and entries.
 fn read_journal(path: &Path) -> Result<(Header, Vec<Entry>, bool)> {
-    let text = fs::read_to_string(path)
+    let text = crate::open::read_text_capped(path, JOURNAL_CAP)
         .map_err(|e| Error::Plan(format!("cannot read the journal {}: {e}", path.display())))?;
     let mut lines = text.split('\n').filter(|l| !l.trim().is_empty()).peekable();
     let head = lines
@@ -1434,13 +1945,39 @@ fn read_journal(path: &Path) -> Result<(Header, Vec<Entry>, bool)> {
 
 /// Undo what a journal records, newest first. Without `execute` nothing is
 /// changed and the steps say what would be restored.
+///
+/// With `execute` the journal is locked first (an apply still writing it,
+/// or another undo, is waited for; `waiting` is told) and the files of
+/// each entry are locked while it is restored (see [`lock`]).
 pub fn undo(
     journal_path: &Path,
     execute: bool,
     on: &mut dyn FnMut(&UndoStep),
+    waiting: &mut dyn FnMut(&Path),
     cancel: &AtomicBool,
 ) -> Result<UndoSummary> {
-    let (_header, entries, torn) = read_journal(journal_path)?;
+    // Read once to refuse what is not a journal (never opened for writing:
+    // a FIFO would block), then again under the journal's lock.
+    let mut read = read_journal(journal_path)?;
+    let mut journal = if execute {
+        let j = Journal::append(journal_path).map_err(|e| {
+            Error::Plan(format!(
+                "cannot write to the journal {}: {e}",
+                journal_path.display()
+            ))
+        })?;
+        lock::wait_for(&j.file, journal_path, waiting).map_err(|e| {
+            Error::Plan(format!(
+                "cannot lock the journal {}: {e}",
+                journal_path.display()
+            ))
+        })?;
+        read = read_journal(journal_path)?;
+        Some(j)
+    } else {
+        None
+    };
+    let (_header, entries, torn) = read;
     let mut begins: BTreeMap<u64, Entry> = BTreeMap::new();
     let mut states: HashMap<u64, Vec<String>> = HashMap::new();
     for e in entries {
@@ -1450,16 +1987,6 @@ pub fn undo(
             states.entry(e.seq).or_default().push(e.state.clone());
         }
     }
-    let mut journal = if execute {
-        Some(Journal::append(journal_path).map_err(|e| {
-            Error::Plan(format!(
-                "cannot write to the journal {}: {e}",
-                journal_path.display()
-            ))
-        })?)
-    } else {
-        None
-    };
     let inj = Injector::default();
     let mut summary = UndoSummary {
         dry_run: !execute,
@@ -1485,7 +2012,22 @@ pub fn undo(
             step.status = "already_undone".into();
             step.detail = "undone by an earlier run".into();
         } else {
-            match restore(e, &path, execute, &inj) {
+            // The entry's files stay locked while it is restored.
+            let held = if execute {
+                let paths: Vec<&Path> = std::iter::once(path.as_path())
+                    .chain(e.to.as_deref())
+                    .chain(e.keeper.as_deref())
+                    .collect();
+                lock::files(&paths, waiting)
+            } else {
+                lock::Held::none()
+            };
+            let result = match held.failed() {
+                Some((p, err)) => Err(format!("cannot lock {}: {err}", p.display())),
+                None => restore(e, &path, execute, &inj),
+            };
+            drop(held);
+            match result {
                 Ok(Restore::Restored(d)) => {
                     step.status = if execute { "restored" } else { "would_restore" }.into();
                     step.detail = d;
@@ -1814,6 +2356,111 @@ mod tests {
         ] {
             assert!(err.contains(want), "{want}: {err}");
         }
+    }
+
+    #[test]
+    fn plan_roots_are_trusted_only_sealed_and_sane() {
+        let d = tempfile::tempdir().unwrap();
+        let mut r = crate::report::tests::sample();
+        for (roots, want) in [
+            (vec!["/".to_string()], "is the whole file system"),
+            (vec!["".to_string()], "is empty"),
+            (vec!["album/..".to_string()], "climbs with .."),
+            (vec![], "lists no roots"),
+        ] {
+            r.parameters.roots = roots;
+            r.parameters.roots_seal = Some("00".repeat(32));
+            let mut problems = Vec::new();
+            let (_, from) = trusted_roots(&r, &ApplyOptions::new(Action::Delete), &mut problems);
+            assert_eq!(from, RootsFrom::Seal);
+            let all = problems.join("\n");
+            assert!(all.contains(want), "{want}: {all}");
+            assert!(all.contains("--root DIR"), "{all}");
+        }
+        r.parameters.roots_seal = None;
+        let mut problems = Vec::new();
+        trusted_roots(&r, &ApplyOptions::new(Action::Delete), &mut problems);
+        assert!(
+            problems.join(" ").contains("has no roots seal"),
+            "{problems:?}"
+        );
+        // --root replaces the plan's roots: they must exist.
+        let mut opts = ApplyOptions::new(Action::Delete);
+        opts.roots = vec![d.path().to_path_buf()];
+        let mut problems = Vec::new();
+        let (roots, from) = trusted_roots(&r, &opts, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!((roots, from), (vec![normalize(d.path())], RootsFrom::User));
+        opts.roots = vec![d.path().join("gone")];
+        let mut problems = Vec::new();
+        trusted_roots(&r, &opts, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+
+    #[test]
+    fn the_seal_covers_roots_and_references_not_groups() {
+        let key = [7u8; 32];
+        let mut p = crate::report::tests::sample().parameters;
+        let seal = seal_of(&key, &p);
+        assert_ne!(seal, seal_of(&[8u8; 32], &p), "another key");
+        p.reference.push("/archive".into());
+        assert_ne!(seal, seal_of(&key, &p), "a reference folder added");
+        p.reference.clear();
+        p.roots.push("/".into());
+        assert_ne!(seal, seal_of(&key, &p), "a root added");
+        p.roots.pop();
+        p.threshold += 0.1;
+        assert_eq!(seal, seal_of(&key, &p), "other parameters are not sealed");
+    }
+
+    #[test]
+    fn the_seal_key_is_made_once_and_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("sub/seal.key");
+        let k1 = make_seal_key(&path).unwrap();
+        let k2 = make_seal_key(&path).unwrap();
+        assert_eq!(k1, k2);
+        assert_ne!(k1, [0u8; 32]);
+        assert_eq!(
+            fs::read_dir(d.path().join("sub")).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        fs::write(&path, b"short").unwrap();
+        assert!(make_seal_key(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("damaged"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn locks_are_taken_in_inode_order_and_exclude_other_holders() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        let b = d.path().join("b");
+        fs::write(&a, b"a").unwrap();
+        fs::write(&b, b"b").unwrap();
+        fs::hard_link(&a, d.path().join("a2")).unwrap();
+        let a2 = d.path().join("a2");
+        let gone = d.path().join("gone");
+        let mut waits = Vec::new();
+        let held = lock::files(&[&b, &a, &a2, &gone], &mut |p| waits.push(p.to_path_buf()));
+        assert!(waits.is_empty() && held.failed().is_none());
+        assert!(held.holds_file_at(&a) && held.holds_file_at(&a2) && held.holds_file_at(&b));
+        assert!(!held.holds_file_at(&gone));
+        // Another open file description cannot take it while it is held.
+        let other = File::open(&a).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        // A file replaced at the path is not the locked one.
+        fs::remove_file(&b).unwrap();
+        fs::write(&b, b"b").unwrap();
+        assert!(!held.holds_file_at(&b));
+        drop(held);
+        assert!(other.try_lock().is_ok());
     }
 
     #[test]

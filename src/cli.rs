@@ -117,12 +117,16 @@ pub struct ApplyArgs {
     /// Another folder whose files are always kept (besides the plan's).
     #[arg(long, value_name = "DIR")]
     pub reference: Vec<PathBuf>,
-    /// Print the outcome as JSON on stdout.
+    /// Act only inside this folder (repeatable), instead of the plan's roots.
+    /// Needed when the plan's roots are not sealed by its scan (edited, or
+    /// scanned by another user).
+    #[arg(long = "root", value_name = "DIR")]
+    pub roots: Vec<PathBuf>,
     /// Also act on a member that is the RAW+JPEG twin of its group's keeper
     /// (by default the two files of one shot are both kept).
     #[arg(long)]
     pub pair_raw_jpeg: bool,
-
+    /// Print the outcome as JSON on stdout.
     #[arg(long)]
     pub json: bool,
     /// Print only problems and the summary.

@@ -183,9 +183,11 @@ fn compare(a: &Member, b: &Member, c: Criterion) -> Ordering {
 }
 
 fn compare_all(a: &Member, b: &Member, order: &[Criterion]) -> Ordering {
-    // Reference members first, whatever the criteria.
-    b.reference
-        .cmp(&a.reference)
+    // A symbolic link last (the keeper is a real file), then reference
+    // members first, whatever the criteria.
+    a.symlink
+        .cmp(&b.symlink)
+        .then_with(|| b.reference.cmp(&a.reference))
         .then_with(|| {
             order
                 .iter()
@@ -254,7 +256,9 @@ pub fn choose(members: &[Member], order: &[Criterion]) -> Option<(usize, String)
         return Some((best, "the only member".into()));
     };
     let r = &members[second];
-    let reason = if k.reference && !r.reference {
+    let reason = if !k.symlink && r.symlink {
+        "a regular file (the other copies are symbolic links)".to_string()
+    } else if k.reference && !r.reference {
         "in a reference folder".to_string()
     } else {
         let c = order
@@ -381,6 +385,22 @@ mod tests {
         assert!(parse_order("biggest").is_err());
         assert!(parse_order("newest,oldest").is_err());
         assert!(parse_order("pixels,pixels").is_err());
+    }
+
+    #[test]
+    fn symbolic_links_rank_last() {
+        // The link's name sorts first and it has more pixels: still last.
+        let mut link = m("a/0keeper.jpg", 4000, 3000, 900, "jpeg");
+        link.symlink = true;
+        let real = m("a/real.jpg", 400, 300, 900, "jpeg");
+        let copy = m("b/c/copy.jpg", 400, 300, 900, "jpeg");
+        let members = vec![link.clone(), real, copy];
+        let (i, why) = choose(&members, &complete(&[])).unwrap();
+        assert_eq!(members[i].path, "a/real.jpg");
+        assert!(why.contains("path sorts first"), "{why}");
+        let (i, why) = choose(&[link, m("z.jpg", 10, 10, 1, "webp")], &complete(&[])).unwrap();
+        assert_eq!(i, 1);
+        assert!(why.contains("symbolic link"), "{why}");
     }
 
     #[test]

@@ -341,7 +341,14 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     };
 
     let bars = Bars::new(args.quiet);
-    let (report, thumbnails) = scan::scan_with_thumbnails(&opts, &model, &bars, cancel)?;
+    let (mut report, thumbnails) = scan::scan_with_thumbnails(&opts, &model, &bars, cancel)?;
+    // Seal the roots, so that apply can trust them (src/apply.rs).
+    match neardup::apply::seal_roots(&report.parameters) {
+        Ok(seal) => report.parameters.roots_seal = Some(seal),
+        Err(e) => bars.warn(&format!(
+            "the roots are not sealed ({e}): apply will need --root"
+        )),
+    }
     for (path, t) in &thumbnails {
         if let Err(why) = t {
             bars.warn(&format!("{path}: no thumbnail: {why}"));
@@ -417,16 +424,7 @@ fn write_output(
 
 /// `neardup report`: render an existing JSON report.
 fn run_report(args: &ReportArgs) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.report)
-        .map_err(|e| Error::Param(format!("cannot read {}: {e}", args.report.display())))?;
-    let not_a_report = |why: String| {
-        Error::Param(format!(
-            "{} is not a neardup JSON report: {why}",
-            args.report.display()
-        ))
-    };
-    let text = String::from_utf8(bytes).map_err(|_| not_a_report("not text".into()))?;
-    let report = report::read_json(&text).map_err(|e| not_a_report(e.to_string()))?;
+    let report = report::read_plan(&args.report)?;
     let format = args
         .format
         .or_else(|| Format::from_output(args.output.as_deref()))
@@ -625,6 +623,7 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     opts.to = args.to.clone();
     opts.execute = args.execute;
     opts.reference = args.reference.clone();
+    opts.roots = args.roots.clone();
     if args.execute {
         opts.journal = Some(
             args.journal
@@ -692,16 +691,35 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
         &report,
         &opts,
         &mut |ev| match ev {
+            Event::Roots { roots, from } => {
+                let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+                eprintln!("neardup: roots: {} ({})", shown.join(", "), from.describe());
+            }
+            Event::Waiting { path } => {
+                eprintln!(
+                    "neardup: waiting for another neardup process to release {}",
+                    path.display()
+                );
+            }
             Event::Start { files, bytes } => {
-                if action == apply::Action::Delete {
-                    eprintln!(
-                        "neardup: {} {} files, {} ({} bytes)",
-                        if dry { "would delete" } else { "deleting" },
-                        files,
-                        report::human_bytes(bytes),
-                        bytes
-                    );
-                }
+                // What passed the checks (each is checked again before it changes).
+                let verb = match (action, dry) {
+                    (apply::Action::Move, true) => "would move",
+                    (apply::Action::Move, false) => "moving",
+                    (apply::Action::Trash, true) => "would trash",
+                    (apply::Action::Trash, false) => "trashing",
+                    (apply::Action::Hardlink, true) => "would hard-link",
+                    (apply::Action::Hardlink, false) => "hard-linking",
+                    (apply::Action::Symlink, true) => "would symlink",
+                    (apply::Action::Symlink, false) => "symlinking",
+                    (apply::Action::Delete, true) => "would delete",
+                    (apply::Action::Delete, false) => "deleting",
+                };
+                eprintln!(
+                    "neardup: {verb} {}, {} ({bytes} bytes)",
+                    files_word(files),
+                    report::human_bytes(bytes),
+                );
                 if !dry {
                     if let Some(j) = &opts.journal {
                         eprintln!("neardup: journal: {}", j.display());
@@ -740,13 +758,18 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     let freed = report::human_bytes(summary.bytes_freed);
     if dry {
         eprintln!(
-            "neardup: dry run: would {} {} files ({freed}), keep {}, {skipped}; nothing was changed (add --execute to do it)",
-            summary.action, summary.acted, summary.kept
+            "neardup: dry run: would {} {} ({freed}), keep {}, {skipped}; nothing was changed (add --execute to do it)",
+            summary.action,
+            files_word(summary.acted),
+            summary.kept
         );
     } else {
         eprintln!(
-            "neardup: {} {} files, {freed} freed; kept {}, {skipped}, {} failed",
-            summary.action, summary.acted, summary.kept, summary.failed
+            "neardup: {} {}, {freed} freed; kept {}, {skipped}, {} failed",
+            summary.action,
+            files_word(summary.acted),
+            summary.kept,
+            summary.failed
         );
         if let Some(j) = &summary.journal {
             if summary.acted > 0 {
@@ -785,6 +808,11 @@ fn stdout_closed_note(out: &Lines) {
             out.dropped
         ),
     }
+}
+
+/// "1 file", "2 files".
+fn files_word(n: u64) -> String {
+    format!("{n} {}", if n == 1 { "file" } else { "files" })
 }
 
 fn run_undo(args: &UndoArgs) -> i32 {
@@ -829,6 +857,12 @@ fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
             if s.status == "cannot_restore" {
                 eprintln!("warning: {}: {}", s.path, s.detail);
             }
+        },
+        &mut |p: &std::path::Path| {
+            eprintln!(
+                "neardup: waiting for another neardup process to release {}",
+                p.display()
+            )
         },
         cancel,
     )?;

@@ -15,7 +15,7 @@
 //!                   "centre": "origin" | "data_mean", "bits_from": "auto" | "user",
 //!                   "tables_from": "auto" | "user", "target_recall",
 //!                   "pair_recall_at_threshold", "hidden", "roots": [..],
-//!                   "reference": [..], "keep": [criterion, ..] },
+//!                   "reference": [..], "keep": [criterion, ..], "roots_seal"? },
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
 //!               "bucket_collisions", "verified_pairs", "groups", "photos_in_groups",
 //!               "skipped": [ { "path", "kind", "reason" } ],
@@ -24,7 +24,8 @@
 //!   "groups": [ { "id", "files": [path, ..],
 //!                 "members": [ { "path", "bytes", "width", "height", "format",
 //!                                "mtime_ns"?, "modified"?, "content"?, "captured"?,
-//!                                "camera"?, "gps", "exif_fields", "reference"? } ],
+//!                                "camera"?, "gps", "exif_fields", "reference"?,
+//!                                "symlink"? } ],
 //!                 "pairs":   [ { "a", "b", "distance" } ],
 //!                 "keeper"?, "keeper_reason"? } ]
 //! }
@@ -104,6 +105,11 @@ pub struct Parameters {
     /// The keeper criteria, in order (`--keep`, completed with the defaults).
     #[serde(default)]
     pub keep: Vec<crate::keep::Criterion>,
+    /// A keyed hash of `roots` and `reference` made by the scan with this
+    /// user's secret (see `apply::seal_roots`): `apply` trusts the plan's
+    /// roots only when it matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roots_seal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,6 +207,10 @@ pub struct Member {
     /// never touched.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reference: bool,
+    /// The path is a symbolic link (to a file): never chosen as the keeper
+    /// while a member is a regular file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub symlink: bool,
 }
 
 impl Member {
@@ -266,6 +276,138 @@ pub fn write_json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
 /// Parse a JSON report back.
 pub fn read_json(text: &str) -> Result<Report, serde_json::Error> {
     serde_json::from_str(text)
+}
+
+/// The largest plan [`read_plan`] reads (a million groups fit well below).
+pub const PLAN_CAP: u64 = 1 << 30;
+
+/// The deepest nesting of arrays and objects [`read_plan`] accepts (a
+/// report nests 6 levels).
+pub const PLAN_MAX_DEPTH: usize = 32;
+
+/// Read a plan (a report, maybe edited) the one validated way, for both
+/// `neardup report` and `neardup apply`: a regular file of at most
+/// [`PLAN_CAP`] bytes (never a FIFO or a device), valid JSON without a
+/// duplicated key anywhere and nested at most [`PLAN_MAX_DEPTH`] levels,
+/// `tool.name` "neardup", this [`SCHEMA_VERSION`], then the typed report.
+pub fn read_plan(path: &std::path::Path) -> Result<Report, crate::Error> {
+    use serde::de::DeserializeSeed;
+    let shown = path.display();
+    let fail =
+        |why: String| crate::Error::Plan(format!("{shown} is not a neardup JSON report: {why}"));
+    let text = crate::open::read_text_capped(path, PLAN_CAP).map_err(|e| match e {
+        crate::open::ReadError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            fail("not text".into())
+        }
+        e => crate::Error::Plan(format!("cannot read {shown}: {e}")),
+    })?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let shape = StrictShape { depth: 0 }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    if let Err(e) = shape {
+        return Err(fail(match e.classify() {
+            serde_json::error::Category::Data => e.to_string(),
+            _ => format!("not valid JSON: {e}"),
+        }));
+    }
+    #[derive(Deserialize)]
+    struct Probe {
+        tool: Option<serde_json::Value>,
+        schema_version: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    let name = probe
+        .tool
+        .as_ref()
+        .and_then(|t| t.get("name"))
+        .and_then(|n| n.as_str());
+    if name != Some("neardup") {
+        return Err(fail("no tool.name \"neardup\"".into()));
+    }
+    match probe.schema_version {
+        None => return Err(fail("no schema_version".into())),
+        Some(v) if v.as_u64() == Some(SCHEMA_VERSION as u64) => {}
+        Some(v) => {
+            return Err(crate::Error::Plan(format!(
+                "{shown} has schema_version {v}; this neardup reads version {SCHEMA_VERSION}"
+            )))
+        }
+    }
+    serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+}
+
+/// Walks any JSON value, refusing a key given twice in one object and
+/// nesting deeper than [`PLAN_MAX_DEPTH`] (serde's derive would keep the
+/// last of two keys in maps and ignored fields; `serde_json::Value` too).
+struct StrictShape {
+    depth: usize,
+}
+
+impl StrictShape {
+    fn deeper<E: serde::de::Error>(&self) -> Result<StrictShape, E> {
+        if self.depth >= PLAN_MAX_DEPTH {
+            return Err(E::custom(format!(
+                "nested deeper than {PLAN_MAX_DEPTH} levels"
+            )));
+        }
+        Ok(StrictShape {
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictShape {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictShape {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        while seq
+            .next_element_seed(StrictShape { depth: inner.depth })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.deeper()?;
+        let mut keys = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !keys.insert(k.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key {k:?} is given twice in one object"
+                )));
+            }
+            map.next_value_seed(StrictShape { depth: inner.depth })?;
+        }
+        Ok(())
+    }
 }
 
 /// Human-readable size: 1.2 MB, 340 kB, 12 B (powers of 1000).
@@ -456,6 +598,7 @@ pub(crate) mod tests {
                 roots: vec!["album".into()],
                 reference: vec![],
                 keep: crate::keep::complete(&[]),
+                roots_seal: None,
             },
             stats: Stats {
                 files_seen: 4,
@@ -494,6 +637,7 @@ pub(crate) mod tests {
                         gps: true,
                         exif_fields: 40,
                         reference: false,
+                        symlink: false,
                     },
                     Member {
                         path: "album/b.png".into(),
@@ -567,6 +711,39 @@ pub(crate) mod tests {
         assert_eq!(r.groups[0].keeper, None);
         assert_eq!(r.groups[0].members[0].content, None);
         assert!(r.parameters.keep.is_empty());
+    }
+
+    #[test]
+    fn read_plan_refuses_duplicate_keys_deep_nesting_and_other_versions() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("plan.json");
+        let text = serde_json::to_string(&sample()).unwrap();
+        std::fs::write(&p, &text).unwrap();
+        assert_eq!(read_plan(&p).unwrap(), sample());
+        let refusal = |body: &str| {
+            std::fs::write(&p, body).unwrap();
+            read_plan(&p).unwrap_err().to_string()
+        };
+        // A second keeper (the old apply reader, through Value, took it).
+        let dup = text.replacen("\"keeper\":", "\"keeper\":\"album/b.png\",\"keeper\":", 1);
+        let e = refusal(&dup);
+        assert!(e.contains("\"keeper\" is given twice"), "{e}");
+        let e = refusal(&text.replacen("{", "{\"x\":1,\"x\":1,", 1));
+        assert!(e.contains("\"x\" is given twice"), "{e}");
+        let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+        let e = refusal(&text.replacen("{", &format!("{{\"x\":{deep},"), 1));
+        assert!(e.contains("nested deeper than 32 levels"), "{e}");
+        let e = refusal(&text.replacen("\"schema_version\":1", "\"schema_version\":2", 1));
+        assert!(e.contains("has schema_version 2"), "{e}");
+        let e = refusal("{\"groups\": []}");
+        assert!(
+            e.contains("is not a neardup JSON report: no tool.name"),
+            "{e}"
+        );
+        let e = refusal(&text[..text.len() / 2]);
+        assert!(e.contains("not valid JSON"), "{e}");
+        let e = read_plan(d.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

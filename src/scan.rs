@@ -278,6 +278,9 @@ pub fn scan_with_thumbnails(
                         gps: p.meta.gps,
                         exif_fields: p.meta.exif_fields,
                         reference: in_reference(&p.file.path, &references),
+                        // A link is never the keeper while a real file is there.
+                        symlink: std::fs::symlink_metadata(&p.file.path)
+                            .is_ok_and(|m| m.file_type().is_symlink()),
                     }
                 })
                 .collect();
@@ -371,6 +374,7 @@ pub fn scan_with_thumbnails(
             roots: roots.iter().map(|r| path_str(r)).collect(),
             reference: opts.reference.iter().map(|r| path_str(r)).collect(),
             keep: opts.keep.clone(),
+            roots_seal: None,
         },
         stats: report::Stats {
             files_seen,

@@ -569,7 +569,10 @@ fn bad_plans_are_refused_before_anything_is_touched() {
             "\"files\" and \"members\" list different paths",
             w.to_string(),
         ));
-        c.push(("not a neardup report", "{\"groups\": []}".to_string()));
+        c.push((
+            "is not a neardup JSON report",
+            "{\"groups\": []}".to_string(),
+        ));
         c
     };
     for (want, plan) in cases {

@@ -14,7 +14,14 @@ pub fn bin() -> Command {
     let cache_home =
         std::env::temp_dir().join(format!("neardup-test-cache-{}", std::process::id()));
     c.env("XDG_CACHE_HOME", cache_home);
+    // The key that seals a scan's roots: this test process's, never the user's.
+    c.env("NEARDUP_SEAL_KEY", seal_key());
     c
+}
+
+/// The seal key file of this test process (scan and apply agree on it).
+pub fn seal_key() -> PathBuf {
+    std::env::temp_dir().join(format!("neardup-test-seal-{}.key", std::process::id()))
 }
 
 pub fn repo() -> PathBuf {
