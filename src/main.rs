@@ -28,6 +28,17 @@ fn log(line: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// An error that may span lines (a refused plan lists its problems one per
+/// line): each line escaped by itself, the line breaks kept.
+fn log_error(message: &str) {
+    let mut text = String::new();
+    for line in message.split('\n') {
+        text.push_str(&report::escape_name(line));
+        text.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// This binary's `eprintln!` shadows the standard one, which panics when
 /// stderr is closed: the same `format!` arguments, written by [`log`]
 /// (escaped, errors ignored). Every line this binary writes to stderr goes
@@ -212,7 +223,7 @@ fn main() {
         Command::Report(args) => match run_report(&args) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("neardup: error: {e:#}");
+                log_error(&format!("neardup: error: {e:#}"));
                 match e.downcast_ref::<Error>() {
                     Some(err) if err.is_usage() => 2,
                     _ => 1,
@@ -222,7 +233,7 @@ fn main() {
         Command::Explain(args) => match run_explain(&args) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("neardup: error: {e:#}");
+                log_error(&format!("neardup: error: {e:#}"));
                 match e.downcast_ref::<Error>() {
                     Some(err) if !err.is_usage() => 1,
                     _ => 2,
@@ -264,7 +275,7 @@ fn run_formats(args: &FormatsArgs) -> i32 {
     match emit(out.as_bytes()) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("neardup: error: {e:#}");
+            log_error(&format!("neardup: error: {e:#}"));
             1
         }
     }
@@ -292,7 +303,7 @@ fn run_scan(args: ScanArgs) -> i32 {
             if code == 130 {
                 eprintln!("neardup: interrupted");
             } else {
-                eprintln!("neardup: error: {e:#}");
+                log_error(&format!("neardup: error: {e:#}"));
             }
             code
         }
@@ -458,7 +469,7 @@ fn run_cache(cmd: CacheCommand) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("neardup: error: {e:#}");
+            log_error(&format!("neardup: error: {e:#}"));
             2
         }
     }
@@ -609,7 +620,7 @@ fn run_apply(args: &ApplyArgs) -> i32 {
     match apply_inner(args, &cancel) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("neardup: error: {e:#}");
+            log_error(&format!("neardup: error: {e:#}"));
             usage_code(&e)
         }
     }
@@ -820,7 +831,7 @@ fn run_undo(args: &UndoArgs) -> i32 {
     match undo_inner(args, &cancel) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("neardup: error: {e:#}");
+            log_error(&format!("neardup: error: {e:#}"));
             usage_code(&e)
         }
     }
