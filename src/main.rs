@@ -112,6 +112,22 @@ impl Lines {
         }
         self.dropped += 1;
     }
+
+    /// The exit code of a dry run whose reader went away: nobody reads the
+    /// plan any more, so it stops quietly (0, or 1 for another write error),
+    /// without a summary of a partial dry run. `None` while output works.
+    fn dry_run_abandoned(&self) -> Option<i32> {
+        if !self.closed {
+            return None;
+        }
+        Some(match &self.error {
+            Some(e) => {
+                eprintln!("neardup: error: cannot write to standard output: {e}");
+                1
+            }
+            None => 0,
+        })
+    }
 }
 
 /// The bar's lock, even if a thread panicked while holding it.
@@ -745,16 +761,8 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     if json {
         out.line(&serde_json::to_string_pretty(&summary)?);
     }
-    if dry && out.closed {
-        // Nobody reads the plan any more: stop quietly (exit 0, or 1 for
-        // another write error), without a summary of a partial dry run.
-        return match &out.error {
-            Some(e) => {
-                eprintln!("neardup: error: cannot write to standard output: {e}");
-                Ok(1)
-            }
-            None => Ok(0),
-        };
+    if let Some(code) = dry.then(|| out.dry_run_abandoned()).flatten() {
+        return Ok(code);
     }
     let kinds: Vec<String> = summary
         .skip_kinds
@@ -880,14 +888,8 @@ fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     if json {
         out.line(&serde_json::to_string_pretty(&summary)?);
     }
-    if dry && out.closed {
-        return match &out.error {
-            Some(e) => {
-                eprintln!("neardup: error: cannot write to standard output: {e}");
-                Ok(1)
-            }
-            None => Ok(0),
-        };
+    if let Some(code) = dry.then(|| out.dry_run_abandoned()).flatten() {
+        return Ok(code);
     }
     if summary.torn_line {
         eprintln!(
