@@ -321,6 +321,15 @@ fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReaso
     decode_generic(bytes, format, need, limits)
 }
 
+/// Flip packed RGB pixels (`width` pixels a row) left to right in place:
+/// the mirror image the scan's `--mirror` and apply's re-verification embed.
+pub fn mirror_rgb(rgb: &mut [u8], width: u32) {
+    for line in rgb.chunks_exact_mut(width as usize * 3) {
+        let (px, _) = line.as_chunks_mut::<3>();
+        px.reverse();
+    }
+}
+
 /// Decode `bytes` and reduce them to the model's input.
 pub fn prepare(bytes: &[u8], geo: Geometry, limits: Limits) -> Result<Prepared, SkipReason> {
     finish_prepare(

@@ -1079,6 +1079,15 @@ fn ransac_homography(
     best
 }
 
+/// The RANSAC seed of a pair, from its key (the two contents, the one
+/// whose path sorts first before `|`): the inlier count of a pair then does
+/// not depend on what else was scanned, and apply's re-verification repeats
+/// the scan's count exactly.
+pub fn pair_seed(key: &str) -> u64 {
+    let digest = blake3::hash(key.as_bytes());
+    u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
 /// Counts the matches a→b that a single homography explains.
 ///
 /// For each descriptor of `a`, the two nearest descriptors of `b` by

@@ -115,11 +115,7 @@ impl Facts {
                 self.vector = Some(embed(&p.rgb)?);
             }
             if mirror {
-                let row = model.geo.width as usize * 3;
-                for line in p.rgb.chunks_exact_mut(row) {
-                    let (px, _) = line.as_chunks_mut::<3>();
-                    px.reverse();
-                }
+                decode::mirror_rgb(&mut p.rgb, model.geo.width);
                 self.flipped = Some(embed(&p.rgb)?);
             }
         }
@@ -399,8 +395,7 @@ fn inliers(
     } else {
         (fm, &fk, format!("{}|{}", content(member), content(keeper)))
     };
-    let digest = blake3::hash(key.as_bytes());
-    let seed = u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes"));
+    let seed = geometry::pair_seed(&key);
     Ok(
         geometry::homography_inliers(a, b, rules.ratio, rules.reproj_px, rules.ransac_iters, seed)
             as u32,

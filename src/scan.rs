@@ -696,11 +696,7 @@ fn embed_mirrored(
             let bytes =
                 reread(&p.file.path).map_err(|e| format!("{}: {e}", p.file.path.display()))?;
             let mut prepared = decode::prepare(&bytes, geo, opts.limits).map_err(|r| r.message)?;
-            let row = geo.width as usize * 3;
-            for line in prepared.rgb.chunks_exact_mut(row) {
-                let (px, _) = line.as_chunks_mut::<3>();
-                px.reverse();
-            }
+            decode::mirror_rgb(&mut prepared.rgb, geo.width);
             let v = embedder
                 .get()?
                 .embed(&prepared.rgb)
@@ -974,8 +970,7 @@ fn geometric_check(
             // the RANSAC seed comes from the two contents, so the count does
             // not depend on what else was scanned.
             let k = key(a, b);
-            let digest = blake3::hash(k.as_bytes());
-            let seed = u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes"));
+            let seed = geometry::pair_seed(&k);
             let n = geometry::homography_inliers(
                 fa,
                 fb,
