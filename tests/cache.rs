@@ -143,6 +143,26 @@ fn corrupt_cache_is_set_aside_and_rebuilt() {
         .contains(".broken-")));
 }
 
+/// A JSON scan of `photos` with the cache `db`, started in the background
+/// (one thread, so that two at once really overlap on the cache).
+fn spawn_scan(db: &str, photos: &str) -> std::process::Child {
+    bin()
+        .args([
+            "scan",
+            "--format",
+            "json",
+            "--threads",
+            "1",
+            "--cache",
+            db,
+            photos,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn concurrent_scans_share_the_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,23 +170,7 @@ fn concurrent_scans_share_the_cache() {
     make_photos(&photos, 16);
     let db = dir.path().join("cache.sqlite");
     let (c, p) = (db.to_str().unwrap(), photos.to_str().unwrap());
-    let spawn = || {
-        bin()
-            .args([
-                "scan",
-                "--format",
-                "json",
-                "--threads",
-                "1",
-                "--cache",
-                c,
-                p,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || spawn_scan(c, p);
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
@@ -485,23 +489,7 @@ fn concurrent_scans_never_set_the_cache_aside() {
     let db = dir.path().join("cache.sqlite");
     let (c, p) = (db.to_str().unwrap(), photos.to_str().unwrap());
     let (clean, _) = scan(&["--no-cache", p]);
-    let spawn = || {
-        bin()
-            .args([
-                "scan",
-                "--format",
-                "json",
-                "--threads",
-                "1",
-                "--cache",
-                c,
-                p,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || spawn_scan(c, p);
     for round in 0..12 {
         // Every third round starts without a cache: both create it at once.
         if round % 3 == 0 {
