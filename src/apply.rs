@@ -912,7 +912,7 @@ fn copy_verified(
     inj: &Injector,
 ) -> io::Result<()> {
     let result = (|| {
-        let mut src = File::open(from)?;
+        let (mut src, _) = crate::open::open_regular(from)?;
         let mut dst = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
