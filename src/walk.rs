@@ -1,19 +1,13 @@
 //! Walking the roots: every regular file under them, in a stable order.
 
-use crate::decode::{SkipKind, SkipReason, PHOTO_EXTENSIONS};
 use crate::error::{Error, Result};
+use crate::photo::{Format, SkipKind, SkipReason};
 use crate::progress::{Progress, Stage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A file found under a root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
-    pub path: PathBuf,
-    pub bytes: u64,
-    /// Modification time, nanoseconds since the epoch (0 when unknown).
-    pub mtime_ns: i64,
-}
+// Moved to the vocabulary; re-exported so that other modules still compile.
+pub use crate::photo::FileEntry;
 
 /// What the walk found.
 #[derive(Debug, Default)]
@@ -30,13 +24,13 @@ pub struct WalkOptions {
     pub hidden: bool,
 }
 
-/// True when the file name ends in an extension of a photo format this
-/// build reads (case-insensitive).
+/// True when the file name ends in an extension of a photo format
+/// ([`Format::from_extension`], case-insensitive; HEIC and AVIF in every
+/// build).
 pub fn has_photo_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
-        .map(|e| PHOTO_EXTENSIONS.iter().any(|p| p.eq_ignore_ascii_case(e)))
-        .unwrap_or(false)
+        .is_some_and(|e| Format::from_extension(e).is_some())
 }
 
 /// Check every root before any work starts, and drop roots nested in
