@@ -14,6 +14,7 @@
 //! check only).
 
 use crate::index::ScoredPair;
+use crate::photo::Format;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -168,9 +169,10 @@ pub struct Evidence {
 /// extension (case-insensitive), in the same folder: what a camera writes
 /// for one shot in RAW+JPEG mode.
 pub fn is_raw_jpeg_pair(a: &Path, format_a: &str, b: &Path, format_b: &str) -> bool {
-    let camera_jpeg = |f: &str| matches!(f, "jpeg" | "heic");
-    let kinds = (crate::raw::is_raw(format_a) && camera_jpeg(format_b))
-        || (crate::raw::is_raw(format_b) && camera_jpeg(format_a));
+    let (fa, fb) = (Format::from_name(format_a), Format::from_name(format_b));
+    let raw = |f: Option<Format>| f.is_some_and(Format::is_raw);
+    let camera_jpeg = |f: Option<Format>| f.is_some_and(Format::is_camera_jpeg);
+    let kinds = (raw(fa) && camera_jpeg(fb)) || (raw(fb) && camera_jpeg(fa));
     let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().to_lowercase());
     kinds && a.parent() == b.parent() && stem(a).is_some() && stem(a) == stem(b)
 }

@@ -7,49 +7,28 @@
 //! and the EXIF orientation is applied so that photos are compared as a
 //! person sees them.
 
+use crate::photo::Format;
 use fast_image_resize as fir;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, RgbImage};
-use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
-/// The formats this build decodes (RAW files through their JPEG preview,
-/// see [`crate::raw`]; HEIC and AVIF with the `heif` feature).
-#[cfg(feature = "heif")]
-pub const SUPPORTED_FORMATS: &[&str] = &[
-    "jpeg", "png", "webp", "tiff", "bmp", "gif", "heic", "avif", "dng", "cr2", "cr3", "nef", "arw",
-    "orf", "raf", "rw2", "pef", "srw", "raw",
-];
-/// The formats this build decodes (RAW files through their JPEG preview,
-/// see [`crate::raw`]; HEIC and AVIF with the `heif` feature).
-#[cfg(not(feature = "heif"))]
-pub const SUPPORTED_FORMATS: &[&str] = &[
-    "jpeg", "png", "webp", "tiff", "bmp", "gif", "dng", "cr2", "cr3", "nef", "arw", "orf", "raf",
-    "rw2", "pef", "srw", "raw",
-];
+pub use crate::photo::MAX_FILE_BYTES;
+// Moved to the vocabulary; re-exported so that other modules still compile.
+pub use crate::photo::{SkipKind, SkipReason};
+pub use limits::Limits;
+pub(crate) use limits::{check_memory, check_size};
 
-/// File name extensions (lowercase) that name a photo. HEIC and AVIF are
-/// listed in every build: without the `heif` feature they are skipped with
-/// a warning that says so (see [`crate::formats`]).
-pub const PHOTO_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "png", "webp", "tif", "tiff", "bmp", "gif", "heic", "heif", "hif",
-    "avif", "dng", "cr2", "cr3", "nef", "nrw", "arw", "srf", "sr2", "orf", "raf", "rw2", "pef",
-    "srw",
-];
+pub mod heif;
+mod jpeg;
+pub mod limits;
+pub mod meta;
+pub mod raw;
 
-/// No file larger than this is read as a photo (the largest per-format
-/// bound of [`max_file_bytes`]).
-pub const MAX_FILE_BYTES: u64 = 1 << 30;
-
-/// The largest file of `format` (a [`sniff`] result) that is read whole.
-/// Compressed formats: 512 MiB, more than a 268-megapixel JPEG at quality
-/// 100 takes. Formats that may be stored uncompressed (TIFF, BMP, PNG) and
-/// RAW files (read for their preview, but whole): 1 GiB.
-pub fn max_file_bytes(format: &str) -> u64 {
-    match format {
-        "jpeg" | "webp" | "gif" | "heic" | "avif" => 512 << 20,
-        _ => MAX_FILE_BYTES,
-    }
+/// The largest file of `format` (a [`sniff`] result) that is read whole
+/// ([`Format::max_file_bytes`]).
+pub fn max_file_bytes(format: Format) -> u64 {
+    format.max_file_bytes()
 }
 
 /// Where the model wants its pixels: resize the shorter side to
@@ -59,36 +38,6 @@ pub struct Geometry {
     pub shorter_side: u32,
     pub width: u32,
     pub height: u32,
-}
-
-/// Limits that protect against decompression bombs.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest width x height accepted, read from the header before any
-    /// pixel buffer is allocated.
-    pub max_pixels: u64,
-    /// Largest memory one decode may use, in bytes, estimated from the
-    /// header before any pixel buffer is allocated (see [`decode_estimate`]
-    /// in the source: the decoder's whole-image buffers, the conversion to
-    /// RGB, libjpeg's coefficients of a progressive JPEG), and given to the
-    /// image crate as its allocation limit. With `--threads N`, N decodes
-    /// run at once.
-    pub max_alloc: u64,
-    /// Decode every pixel, never at reduced DCT scale (JPEGs with the same
-    /// decoder, libjpeg-turbo, at full size), and compare same-size pixels
-    /// by whole hashes: slow, for checking that the fast paths give the
-    /// same report.
-    pub plain: bool,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_pixels: 1 << 28,
-            max_alloc: 1 << 30,
-            plain: false,
-        }
-    }
 }
 
 /// A decoded photo, reduced to the model's input.
@@ -103,70 +52,23 @@ pub struct Prepared {
     pub rgb: Vec<u8>,
 }
 
-/// Why a file was not used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipKind {
-    /// The bytes are not an image (text, HTML, empty file...).
-    NotAnImage,
-    /// An image format this build does not decode.
-    UnsupportedFormat,
-    /// The image is damaged (truncated, invalid data).
-    Corrupt,
-    /// A RAW file without a usable embedded JPEG preview.
-    NoPreview,
-    /// Larger than the limits allow (decompression bomb guard).
-    TooLarge,
-    /// The file could not be read (permissions, I/O error).
-    Unreadable,
-    /// The file disappeared during the scan.
-    Vanished,
-    /// A symbolic link whose target does not exist.
-    BrokenSymlink,
-    /// A named pipe (FIFO), a device or a socket, or a link to one: never
-    /// opened for reading.
-    NotAFile,
-    /// A file or folder whose name is not valid UTF-8: it cannot be shown
-    /// in a report without losing which file it is (the message gives the
-    /// name with the invalid bytes escaped, `a\xff.jpg`).
-    NonUtf8Name,
-}
-
-/// A file that was skipped, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkipReason {
-    pub kind: SkipKind,
-    pub message: String,
-}
-
-impl SkipReason {
-    pub fn new(kind: SkipKind, message: impl Into<String>) -> SkipReason {
-        SkipReason {
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-/// The static name of a supported format ("jpeg", ...); unknown names map
-/// to "unknown".
+/// The static name of a format this build decodes ("jpeg", ...); other
+/// names map to "unknown".
 pub fn format_static(name: &str) -> &'static str {
-    SUPPORTED_FORMATS
-        .iter()
-        .find(|f| **f == name)
-        .copied()
-        .unwrap_or("unknown")
+    Format::from_name(name)
+        .filter(|f| f.decodes())
+        .map_or("unknown", Format::name)
 }
 
 /// Identify the image format from the first bytes of a file.
-pub fn sniff(head: &[u8]) -> Result<&'static str, SkipReason> {
+pub fn sniff(head: &[u8]) -> Result<Format, SkipReason> {
     if head.is_empty() {
         return Err(SkipReason::new(
             SkipKind::NotAnImage,
             "not an image: empty file",
         ));
     }
-    if let Some(f) = crate::raw::sniff(head).or_else(|| crate::heif::sniff(head)) {
+    if let Some(f) = raw::sniff(head).or_else(|| heif::sniff(head)) {
         return Ok(f);
     }
     match image::guess_format(head) {
@@ -193,25 +95,26 @@ pub fn sniff(head: &[u8]) -> Result<&'static str, SkipReason> {
     }
 }
 
-fn format_name(f: ImageFormat) -> Option<&'static str> {
+fn format_name(f: ImageFormat) -> Option<Format> {
     Some(match f {
-        ImageFormat::Jpeg => "jpeg",
-        ImageFormat::Png => "png",
-        ImageFormat::WebP => "webp",
-        ImageFormat::Tiff => "tiff",
-        ImageFormat::Bmp => "bmp",
-        ImageFormat::Gif => "gif",
+        ImageFormat::Jpeg => Format::Jpeg,
+        ImageFormat::Png => Format::Png,
+        ImageFormat::WebP => Format::Webp,
+        ImageFormat::Tiff => Format::Tiff,
+        ImageFormat::Bmp => Format::Bmp,
+        ImageFormat::Gif => Format::Gif,
         _ => return None,
     })
 }
 
-fn image_format(name: &str) -> ImageFormat {
-    match name {
-        "jpeg" => ImageFormat::Jpeg,
-        "png" => ImageFormat::Png,
-        "webp" => ImageFormat::WebP,
-        "tiff" => ImageFormat::Tiff,
-        "bmp" => ImageFormat::Bmp,
+/// The image crate's decoder of the formats [`decode_generic`] reads.
+fn image_format(format: Format) -> ImageFormat {
+    match format {
+        Format::Jpeg => ImageFormat::Jpeg,
+        Format::Png => ImageFormat::Png,
+        Format::Webp => ImageFormat::WebP,
+        Format::Tiff => ImageFormat::Tiff,
+        Format::Bmp => ImageFormat::Bmp,
         _ => ImageFormat::Gif,
     }
 }
@@ -260,7 +163,7 @@ struct Raw {
     full_w: u32,
     full_h: u32,
     orientation: Orientation,
-    format: &'static str,
+    format: Format,
 }
 
 impl Raw {
@@ -276,14 +179,14 @@ impl Raw {
 
 fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReason> {
     let format = sniff(bytes)?;
-    if crate::raw::is_raw(format) {
+    if format.is_raw() {
         // The preview is a JPEG: decoded like any other (DCT-scaled), with
         // the RAW's orientation, when it gives one, over the preview's own.
-        let preview = crate::raw::preview(bytes, format)?;
+        let preview = raw::preview(bytes, format)?;
         let mut raw = decode_raw(preview.jpeg, need, limits).map_err(|r| {
             SkipReason::new(
                 r.kind,
-                format!("{} preview: {}", format.to_uppercase(), r.message),
+                format!("{} preview: {}", format.name().to_uppercase(), r.message),
             )
         })?;
         if let Some(o) = preview
@@ -295,8 +198,8 @@ fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReaso
         raw.format = format;
         return Ok(raw);
     }
-    if format == "heic" || format == "avif" {
-        let d = crate::heif::decode(bytes, format, limits)?;
+    if matches!(format, Format::Heic | Format::Avif) {
+        let d = heif::decode(bytes, format, limits)?;
         return Ok(Raw {
             rgb: d.rgb,
             w: d.width,
@@ -307,7 +210,7 @@ fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReaso
             format,
         });
     }
-    if format == "jpeg" {
+    if format == Format::Jpeg {
         // --plain-decode: every pixel, with the same decoder.
         let need = if limits.plain { Need::Full } else { need };
         match decode_jpeg_scaled(bytes, need, limits) {
@@ -345,7 +248,7 @@ fn finish_prepare(raw: Raw, geo: Geometry) -> Result<Prepared, SkipReason> {
     Ok(Prepared {
         width,
         height,
-        format: raw.format,
+        format: raw.format.name(),
         rgb,
     })
 }
@@ -495,13 +398,13 @@ pub fn pixel_hash(bytes: &[u8], limits: Limits) -> Result<String, SkipReason> {
 
 /// Whether two photos of the same size are the same pixels, compared
 /// without hashing either whole when both are JPEGs in the same orientation
-/// (see [`crate::jpeg::same_pixels`]). `Ok(None)` when this cannot tell
+/// (see [`jpeg::same_pixels`]). `Ok(None)` when this cannot tell
 /// cheaply (another format, another orientation): compare [`pixel_hash`]es.
 pub fn same_pixels(a: &[u8], b: &[u8], limits: Limits) -> Result<Option<bool>, SkipReason> {
-    if limits.plain || sniff(a)? != "jpeg" || sniff(b)? != "jpeg" {
+    if limits.plain || sniff(a)? != Format::Jpeg || sniff(b)? != Format::Jpeg {
         return Ok(None);
     }
-    crate::jpeg::same_pixels(a, b, |head, exif| {
+    jpeg::same_pixels(a, b, |head, exif| {
         check_size(head.width as u64, head.height as u64, limits)?;
         // Two decoders at once, each with a band of rows, and the
         // coefficients of either if progressive: half the budget each.
@@ -512,8 +415,8 @@ pub fn same_pixels(a: &[u8], b: &[u8], limits: Limits) -> Result<Option<bool>, S
             .unwrap_or(Orientation::NoTransforms))
     })
     .map_err(|f| match f {
-        crate::jpeg::Failure::Refused(r) => r,
-        crate::jpeg::Failure::Corrupt(m) | crate::jpeg::Failure::Unsupported(m) => {
+        jpeg::Failure::Refused(r) => r,
+        jpeg::Failure::Corrupt(m) | jpeg::Failure::Unsupported(m) => {
             SkipReason::new(SkipKind::Corrupt, format!("damaged JPEG: {m}"))
         }
     })
@@ -522,42 +425,6 @@ pub fn same_pixels(a: &[u8], b: &[u8], limits: Limits) -> Result<Option<bool>, S
 enum JpegOutcome {
     Skip(SkipReason),
     Unsupported,
-}
-
-/// Refuse an image with no pixels or more than `limits.max_pixels`, from
-/// its header, before any pixel buffer is allocated.
-pub(crate) fn check_size(w: u64, h: u64, limits: Limits) -> Result<(), SkipReason> {
-    if w == 0 || h == 0 {
-        return Err(SkipReason::new(
-            SkipKind::Corrupt,
-            "the image has no pixels",
-        ));
-    }
-    if w * h > limits.max_pixels {
-        return Err(SkipReason::new(
-            SkipKind::TooLarge,
-            format!(
-                "{w}x{h} pixels is over the limit of {} megapixels",
-                limits.max_pixels / 1_000_000
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Refuse a decode whose estimated memory is over `budget` bytes.
-pub(crate) fn check_memory(estimate: u64, budget: u64, what: &str) -> Result<(), SkipReason> {
-    if estimate > budget {
-        return Err(SkipReason::new(
-            SkipKind::TooLarge,
-            format!(
-                "decoding this {what} needs about {} MB, more than the {} MB one decode may use",
-                estimate.div_ceil(1_000_000),
-                budget / 1_000_000
-            ),
-        ));
-    }
-    Ok(())
 }
 
 fn swaps_axes(o: Orientation) -> bool {
@@ -571,15 +438,15 @@ fn swaps_axes(o: Orientation) -> bool {
 }
 
 fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, JpegOutcome> {
-    let decoded = crate::jpeg::decode(bytes, |head| {
+    let decoded = jpeg::decode(bytes, |head| {
         let (w, h) = (head.width, head.height);
         check_size(w as u64, h as u64, limits)?;
         let n = match need {
-            Need::Shorter(t) => crate::jpeg::numerator_for(w.min(h), t),
+            Need::Shorter(t) => jpeg::numerator_for(w.min(h), t),
             // Within 15/16 of the target is close enough: a 12 MP photo
             // (4000 x 3000) is read at 1/8 (500 px, upscaled to 512) instead
             // of 1/4 (1000 px): a fifth of the geometric check's time.
-            Need::Longer(t) => crate::jpeg::numerator_for(w.max(h), t * 15 / 16),
+            Need::Longer(t) => jpeg::numerator_for(w.max(h), t * 15 / 16),
             Need::Full => 8,
         };
         // The output at that scale, held whole (twice for a full decode,
@@ -595,9 +462,9 @@ fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, J
         Ok(n)
     })
     .map_err(|f| match f {
-        crate::jpeg::Failure::Refused(r) => JpegOutcome::Skip(r),
-        crate::jpeg::Failure::Unsupported(_) => JpegOutcome::Unsupported,
-        crate::jpeg::Failure::Corrupt(m) => JpegOutcome::Skip(SkipReason::new(
+        jpeg::Failure::Refused(r) => JpegOutcome::Skip(r),
+        jpeg::Failure::Unsupported(_) => JpegOutcome::Unsupported,
+        jpeg::Failure::Corrupt(m) => JpegOutcome::Skip(SkipReason::new(
             SkipKind::Corrupt,
             format!("damaged JPEG: {m}"),
         )),
@@ -614,7 +481,7 @@ fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, J
         full_w: decoded.full_width,
         full_h: decoded.full_height,
         orientation,
-        format: "jpeg",
+        format: Format::Jpeg,
     })
 }
 
@@ -636,7 +503,7 @@ fn decode_estimate(native: u64, color: image::ColorType, w: u32, h: u32, full: b
 
 fn decode_generic(
     bytes: &[u8],
-    format: &'static str,
+    format: Format,
     need: Need,
     limits: Limits,
 ) -> Result<Raw, SkipReason> {
@@ -649,12 +516,12 @@ fn decode_generic(
         }
         other => SkipReason::new(
             SkipKind::Corrupt,
-            format!("damaged {}: {other}", format.to_uppercase()),
+            format!("damaged {}: {other}", format.name().to_uppercase()),
         ),
     };
     // The BMP decoder refuses sizes over its own limit as a format error:
     // read from the header here, they are too large, not damage.
-    if let Some((w, h)) = (format == "bmp").then(|| bmp_size(bytes)).flatten() {
+    if let Some((w, h)) = (format == Format::Bmp).then(|| bmp_size(bytes)).flatten() {
         check_size(w, h, limits)?;
     }
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
@@ -671,7 +538,7 @@ fn decode_generic(
         h,
         need == Need::Full,
     );
-    check_memory(estimate, limits.max_alloc, &format.to_uppercase())?;
+    check_memory(estimate, limits.max_alloc, &format.name().to_uppercase())?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let img = DynamicImage::from_decoder(decoder).map_err(bad)?;
     let rgb = flatten_to_rgb(img);
@@ -804,7 +671,7 @@ mod tests {
     #[test]
     fn format_comes_from_bytes_not_name() {
         let png = encode(&gradient(40, 30), ImageFormat::Png);
-        assert_eq!(sniff(&png).unwrap(), "png");
+        assert_eq!(sniff(&png).unwrap(), Format::Png);
         let html = b"<!DOCTYPE html><html><body>404</body></html>";
         let r = sniff(html).unwrap_err();
         assert_eq!(r.kind, SkipKind::NotAnImage);
@@ -843,7 +710,7 @@ mod tests {
         let bytes = encode(&img, ImageFormat::Jpeg);
         let fast = prepare(&bytes, GEO, Limits::default()).unwrap();
         let full = finish_prepare(
-            decode_generic(&bytes, "jpeg", Need::Full, Limits::default()).unwrap(),
+            decode_generic(&bytes, Format::Jpeg, Need::Full, Limits::default()).unwrap(),
             GEO,
         )
         .unwrap();

@@ -13,6 +13,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A root's name is not valid UTF-8 (`shown` with the invalid bytes
+    /// escaped as `\xNN`): the files under it could only be reported under
+    /// lossy names.
+    #[error("{shown}: the name is not valid UTF-8 (neardup reports paths as text; rename it)")]
+    RootName { shown: String },
     /// A root exists but is neither a folder nor a file.
     #[error("{} is not a folder or a file", path.display())]
     RootKind { path: PathBuf },
@@ -44,6 +49,7 @@ impl Error {
         matches!(
             self,
             Error::Root { .. }
+                | Error::RootName { .. }
                 | Error::RootKind { .. }
                 | Error::Model(_)
                 | Error::Param(_)

@@ -1,4 +1,7 @@
-//! What this build can read: the list `neardup formats` prints.
+//! What this build can read: the list `neardup formats` prints, made from
+//! [`Format::ALL`].
+
+use crate::photo::Format;
 
 /// One file format as a person knows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -14,7 +17,7 @@ pub struct FormatInfo {
     pub note: &'static str,
 }
 
-const HEIF_NOTE: &str = if crate::heif::AVAILABLE {
+const HEIF_NOTE: &str = if Format::Heic.decodes() {
     "libheif (the heif feature); rotation and mirroring of the file applied"
 } else {
     "not in this build: build with --features heif (needs libheif-dev)"
@@ -22,66 +25,36 @@ const HEIF_NOTE: &str = if crate::heif::AVAILABLE {
 
 const RAW_NOTE: &str = "largest embedded JPEG preview, orientation from the RAW's metadata";
 
-/// Every format neardup knows, in the order `neardup formats` lists them.
+/// How this build reads `format`, or why it does not.
+fn note(format: Format) -> &'static str {
+    match format {
+        Format::Jpeg => {
+            "decoded at 1/2, 1/4 or 1/8 scale when that is enough; EXIF orientation applied"
+        }
+        Format::Png => "transparency over white",
+        Format::Webp => "lossy and lossless; animated: the first frame",
+        Format::Tiff => "8 and 16 bit; multi-page: the first page",
+        Format::Bmp => "",
+        Format::Gif => "the first frame",
+        Format::Heic | Format::Avif => HEIF_NOTE,
+        Format::Raw => "as the RAW formats above, when the file holds a JPEG preview",
+        _ => RAW_NOTE,
+    }
+}
+
+/// Every format neardup knows, in the order `neardup formats` lists them
+/// (the order of [`Format::ALL`]).
 pub fn catalogue() -> Vec<FormatInfo> {
-    let f = |name, description, extensions, readable, note| FormatInfo {
-        name,
-        description,
-        extensions,
-        readable,
-        note,
-    };
-    vec![
-        f(
-            "jpeg",
-            "JPEG",
-            &["jpg", "jpeg", "jpe"],
-            true,
-            "decoded at 1/2, 1/4 or 1/8 scale when that is enough; EXIF orientation applied",
-        ),
-        f("png", "PNG", &["png"], true, "transparency over white"),
-        f(
-            "webp",
-            "WebP",
-            &["webp"],
-            true,
-            "lossy and lossless; animated: the first frame",
-        ),
-        f(
-            "tiff",
-            "TIFF",
-            &["tif", "tiff"],
-            true,
-            "8 and 16 bit; multi-page: the first page",
-        ),
-        f("bmp", "BMP", &["bmp"], true, ""),
-        f("gif", "GIF", &["gif"], true, "the first frame"),
-        f(
-            "heic",
-            "HEIC/HEIF",
-            &["heic", "heif", "hif"],
-            crate::heif::AVAILABLE,
-            HEIF_NOTE,
-        ),
-        f("avif", "AVIF", &["avif"], crate::heif::AVAILABLE, HEIF_NOTE),
-        f("dng", "Adobe DNG", &["dng"], true, RAW_NOTE),
-        f("cr2", "Canon CR2", &["cr2"], true, RAW_NOTE),
-        f("cr3", "Canon CR3", &["cr3"], true, RAW_NOTE),
-        f("nef", "Nikon NEF", &["nef", "nrw"], true, RAW_NOTE),
-        f("arw", "Sony ARW", &["arw", "srf", "sr2"], true, RAW_NOTE),
-        f("orf", "Olympus/OM ORF", &["orf"], true, RAW_NOTE),
-        f("raf", "Fujifilm RAF", &["raf"], true, RAW_NOTE),
-        f("rw2", "Panasonic RW2", &["rw2"], true, RAW_NOTE),
-        f("pef", "Pentax PEF", &["pef"], true, RAW_NOTE),
-        f("srw", "Samsung SRW", &["srw"], true, RAW_NOTE),
-        f(
-            "raw",
-            "other TIFF-based RAW",
-            &[],
-            true,
-            "as the RAW formats above, when the file holds a JPEG preview",
-        ),
-    ]
+    Format::ALL
+        .into_iter()
+        .map(|f| FormatInfo {
+            name: f.name(),
+            description: f.description(),
+            extensions: f.extensions(),
+            readable: f.decodes(),
+            note: note(f),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -89,28 +62,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_catalogue_agrees_with_the_decoder() {
+    fn the_catalogue_is_built_from_all_formats() {
         let all = catalogue();
-        for f in &all {
+        assert_eq!(all.len(), Format::ALL.len());
+        for (info, f) in all.iter().zip(Format::ALL) {
+            assert_eq!(Format::from_name(info.name), Some(f));
+            assert_eq!(info.readable, f.decodes(), "{f}");
             assert_eq!(
-                f.readable,
-                crate::decode::SUPPORTED_FORMATS.contains(&f.name),
-                "{}",
-                f.name
+                info.readable,
+                crate::heif::AVAILABLE || !matches!(f, Format::Heic | Format::Avif)
             );
-            for e in f.extensions {
-                assert!(
-                    crate::decode::PHOTO_EXTENSIONS.contains(e),
-                    "{e} of {}",
-                    f.name
-                );
+            for e in info.extensions {
+                assert_eq!(Format::from_extension(e), Some(f), "{e} of {f}");
             }
-        }
-        for name in crate::decode::SUPPORTED_FORMATS {
-            assert!(all.iter().any(|f| f.name == *name), "{name}");
-        }
-        for name in crate::raw::RAW_FORMATS {
-            assert!(all.iter().any(|f| f.name == *name), "{name}");
+            assert_eq!(info.note == RAW_NOTE, f.is_raw() && f != Format::Raw, "{f}");
         }
     }
 }

@@ -11,6 +11,7 @@
 //! and deterministic. Members in a reference folder always win.
 
 use crate::error::{Error, Result};
+use crate::photo::Format;
 use crate::report::{human_bytes, Member};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -133,18 +134,10 @@ pub fn complete(user: &[Criterion]) -> Vec<Criterion> {
     order
 }
 
-/// Rank of a format name (higher is better).
+/// Rank of a format name (higher is better, [`Format::keep_rank`]); 0 for a
+/// name that is not a [`Format::name`] (any case).
 pub fn format_rank(format: &str) -> u8 {
-    match format.to_ascii_lowercase().as_str() {
-        "raw" | "dng" | "cr2" | "cr3" | "crw" | "nef" | "nrw" | "arw" | "srf" | "sr2" | "orf"
-        | "rw2" | "raf" | "pef" | "srw" | "x3f" | "3fr" | "erf" | "kdc" | "mrw" | "iiq" => 6,
-        "tiff" | "tif" => 5,
-        "png" => 4,
-        "heic" | "heif" => 3,
-        "jpeg" | "jpg" => 2,
-        "webp" => 1,
-        _ => 0,
-    }
+    Format::from_name(&format.to_ascii_lowercase()).map_or(0, Format::keep_rank)
 }
 
 /// The date a member is ranked by: the capture date, or the modification

@@ -16,16 +16,13 @@ pub mod explain;
 pub mod formats;
 pub mod geometry;
 pub mod group;
-pub mod heif;
 pub mod html;
 pub mod index;
-mod jpeg;
 pub mod keep;
-pub mod meta;
 pub mod model;
 pub mod open;
+pub mod photo;
 pub mod progress;
-pub mod raw;
 pub mod report;
 pub mod reverify;
 pub mod scan;
@@ -33,4 +30,6 @@ pub mod thumbs;
 pub mod walk;
 
 pub use error::{Error, Result};
+// The decoder's parts, at their old paths until the callers move.
+pub use decode::{heif, meta, raw};
 pub mod cache;

@@ -1,19 +1,13 @@
 //! Walking the roots: every regular file under them, in a stable order.
 
-use crate::decode::{SkipKind, SkipReason, PHOTO_EXTENSIONS};
 use crate::error::{Error, Result};
+use crate::photo::{Format, SkipKind, SkipReason};
 use crate::progress::{Progress, Stage};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A file found under a root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
-    pub path: PathBuf,
-    pub bytes: u64,
-    /// Modification time, nanoseconds since the epoch (0 when unknown).
-    pub mtime_ns: i64,
-}
+// Moved to the vocabulary; re-exported so that other modules still compile.
+pub use crate::photo::FileEntry;
 
 /// What the walk found.
 #[derive(Debug, Default)]
@@ -30,20 +24,26 @@ pub struct WalkOptions {
     pub hidden: bool,
 }
 
-/// True when the file name ends in an extension of a photo format this
-/// build reads (case-insensitive).
+/// True when the file name ends in an extension of a photo format
+/// ([`Format::from_extension`], case-insensitive; HEIC and AVIF in every
+/// build).
 pub fn has_photo_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
-        .map(|e| PHOTO_EXTENSIONS.iter().any(|p| p.eq_ignore_ascii_case(e)))
-        .unwrap_or(false)
+        .is_some_and(|e| Format::from_extension(e).is_some())
 }
 
 /// Check every root before any work starts, and drop roots nested in
-/// another root so that no file is listed twice.
+/// another root so that no file is listed twice. A root whose name is not
+/// UTF-8 is refused ([`Error::RootName`]): the paths under it could only be
+/// reported as lossy copies (the walk skips such names below the roots as
+/// [`SkipKind::NonUtf8Name`]).
 pub fn check_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut canon = Vec::new();
     for r in roots {
+        if r.to_str().is_none() {
+            return Err(Error::RootName { shown: escaped(r) });
+        }
         let meta = std::fs::metadata(r).map_err(|source| Error::Root {
             path: r.clone(),
             source,
@@ -291,6 +291,29 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(kept, vec![d.path().to_path_buf()]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_root_whose_name_is_not_utf8_is_refused() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let bad = d.path().join(OsStr::from_bytes(b"r\xffoot"));
+        std::fs::create_dir(&bad).unwrap();
+        let e = check_roots(&[d.path().join("fine"), bad.clone()]);
+        // Refused for its name before anything else is looked at.
+        let Err(Error::RootName { shown }) = check_roots(&[bad.clone()]) else {
+            panic!("{:?}", check_roots(&[bad]));
+        };
+        assert!(shown.ends_with("r\\xffoot"), "{shown}");
+        assert!(matches!(e, Err(Error::Root { .. })), "{e:?}");
+        let file = bad.join("a.jpg");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(matches!(check_roots(&[file]), Err(Error::RootName { .. })));
+        let e = Error::RootName { shown };
+        assert!(e.is_usage());
+        assert!(e.to_string().contains("not valid UTF-8"), "{e}");
     }
 
     #[cfg(unix)]

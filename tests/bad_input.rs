@@ -156,6 +156,31 @@ fn missing_root_is_a_usage_error() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_root_whose_name_is_not_utf8_is_a_usage_error() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join(OsStr::from_bytes(b"album\xff"));
+    std::fs::create_dir(&root).unwrap();
+    std::fs::copy(album().join("day1/DSC_0045.JPG"), root.join("a.jpg")).unwrap();
+    let out = bin()
+        .args(["scan", "--no-cache"])
+        .arg(&root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains("album") && err.contains("not valid UTF-8"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{fffd}'), "{err}");
+}
+
 #[test]
 fn empty_folder_says_so() {
     let dir = tempfile::tempdir().unwrap();

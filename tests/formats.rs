@@ -285,6 +285,32 @@ fn formats_lists_what_this_build_reads() {
     assert!(help.contains("formats"), "{help}");
 }
 
+/// `neardup formats` and `neardup formats --json`, byte for byte as they
+/// were before the list was made from `Format::ALL` (tests/formats/listing/,
+/// one pair for each build: with and without the `heif` feature).
+#[test]
+fn formats_listing_is_unchanged() {
+    let build = if cfg!(feature = "heif") {
+        "heif"
+    } else {
+        "default"
+    };
+    for (args, ext) in [
+        (&["formats"][..], "txt"),
+        (&["formats", "--json"][..], "json"),
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 0, "{err}");
+        let path = fixtures().join(format!("listing/{build}.{ext}"));
+        let want = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            out == want,
+            "{args:?} differs from {}:\n{out}",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn raw_files_without_a_photo_extension_are_found_by_their_bytes() {
     // A DNG named .bin is sniffed (64 bytes say TIFF), read, and then

@@ -8,13 +8,14 @@
 //! `clap`), which the HEIF standard makes authoritative: the EXIF
 //! orientation a phone also writes is not applied on top.
 
-use crate::decode::{SkipKind, SkipReason};
+use super::limits::Limits;
+use crate::photo::{Format, SkipKind, SkipReason};
 
 /// True when this build decodes HEIC and AVIF.
-pub const AVAILABLE: bool = cfg!(feature = "heif");
+pub const AVAILABLE: bool = Format::Heic.decodes();
 
 /// "heic" or "avif" from a file's first bytes (its `ftyp` box), or `None`.
-pub fn sniff(head: &[u8]) -> Option<&'static str> {
+pub fn sniff(head: &[u8]) -> Option<Format> {
     if head.len() < 16 || &head[4..8] != b"ftyp" {
         return None;
     }
@@ -25,14 +26,14 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
     let mut heic = false;
     for b in brands {
         match b {
-            b"avif" | b"avis" => return Some("avif"),
+            b"avif" | b"avis" => return Some(Format::Avif),
             b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" => {
                 heic = true
             }
             _ => {}
         }
     }
-    heic.then_some("heic")
+    heic.then_some(Format::Heic)
 }
 
 /// Pixels as displayed (transformations applied), 8-bit RGB, row-major.
@@ -45,36 +46,28 @@ pub struct Decoded {
 
 /// Decode a HEIC or AVIF file (`format` from [`sniff`]).
 #[cfg(not(feature = "heif"))]
-pub fn decode(
-    _bytes: &[u8],
-    format: &str,
-    _limits: crate::decode::Limits,
-) -> Result<Decoded, SkipReason> {
+pub fn decode(_bytes: &[u8], format: Format, _limits: Limits) -> Result<Decoded, SkipReason> {
     Err(SkipReason::new(
         SkipKind::UnsupportedFormat,
         format!(
             "this build cannot read {}; build with --features heif",
-            format.to_uppercase()
+            format.name().to_uppercase()
         ),
     ))
 }
 
 /// Decode a HEIC or AVIF file (`format` from [`sniff`]).
 #[cfg(feature = "heif")]
-pub fn decode(
-    bytes: &[u8],
-    format: &str,
-    limits: crate::decode::Limits,
-) -> Result<Decoded, SkipReason> {
+pub fn decode(bytes: &[u8], format: Format, limits: Limits) -> Result<Decoded, SkipReason> {
     use libheif_rs::{ColorSpace, HeifContext, LibHeif, RgbChroma};
-    let name = format.to_uppercase();
+    let name = format.name().to_uppercase();
     let bad = |e: libheif_rs::HeifError| {
         SkipReason::new(SkipKind::Corrupt, format!("damaged {name}: {}", e.message))
     };
     let ctx = HeifContext::read_from_bytes(bytes).map_err(bad)?;
     let handle = ctx.primary_image_handle().map_err(bad)?;
     let (w, h) = (handle.width() as u64, handle.height() as u64);
-    crate::decode::check_size(w, h, limits)?;
+    super::limits::check_size(w, h, limits)?;
     let alpha = handle.has_alpha_channel();
     // libheif's decoded planes (up to 3 bytes a pixel, more above 8 bits),
     // its interleaved RGB(A), then ours.
@@ -84,7 +77,7 @@ pub fn decode(
         1
     };
     let channels = if alpha { 4 } else { 3 };
-    crate::decode::check_memory(
+    super::limits::check_memory(
         w * h * (3 * depth + channels * depth + 3),
         limits.max_alloc,
         &name,
@@ -143,9 +136,9 @@ mod tests {
 
     #[test]
     fn brands_tell_heic_from_avif() {
-        assert_eq!(sniff(&fixture("photo.heic")), Some("heic"));
-        assert_eq!(sniff(&fixture("photo.avif")), Some("avif"));
-        assert_eq!(sniff(&fixture("rotated.avif")[..64]), Some("avif"));
+        assert_eq!(sniff(&fixture("photo.heic")), Some(Format::Heic));
+        assert_eq!(sniff(&fixture("photo.avif")), Some(Format::Avif));
+        assert_eq!(sniff(&fixture("rotated.avif")[..64]), Some(Format::Avif));
         assert_eq!(sniff(&fixture("shot.cr3")), None);
         assert_eq!(sniff(&fixture("twin.jpg")), None);
         // A MP4 video is no photo.
@@ -157,7 +150,7 @@ mod tests {
     #[cfg(not(feature = "heif"))]
     #[test]
     fn without_the_feature_the_skip_says_how_to_get_it() {
-        let r = decode(&fixture("photo.heic"), "heic", Default::default()).unwrap_err();
+        let r = decode(&fixture("photo.heic"), Format::Heic, Default::default()).unwrap_err();
         assert_eq!(r.kind, SkipKind::UnsupportedFormat);
         assert_eq!(
             r.message,
@@ -178,7 +171,7 @@ mod tests {
         }
         for cut in [10, 200, 2000] {
             let bytes = fixture("photo.heic");
-            assert!(decode(&bytes[..cut], "heic", Default::default()).is_err());
+            assert!(decode(&bytes[..cut], Format::Heic, Default::default()).is_err());
         }
     }
 }

@@ -26,7 +26,7 @@ pub(crate) enum Failure {
     /// Valid, but not something this path handles (CMYK): try another decoder.
     Unsupported(String),
     /// Refused by the caller's size check.
-    Refused(crate::decode::SkipReason),
+    Refused(crate::photo::SkipReason),
 }
 
 /// Pixels decoded at a reduced scale, stored orientation.
@@ -125,7 +125,7 @@ pub(crate) fn multi_scan(bytes: &[u8]) -> bool {
 /// numerator `n` of the scale `n/8` (1..=8), or refuses the image.
 pub(crate) fn decode(
     bytes: &[u8],
-    scale: impl FnOnce(&Header) -> Result<u8, crate::decode::SkipReason>,
+    scale: impl FnOnce(&Header) -> Result<u8, crate::photo::SkipReason>,
 ) -> Result<Decoded, Failure> {
     let run = AssertUnwindSafe(|| -> Result<Decoded, Failure> {
         let io = |e: std::io::Error| Failure::Corrupt(e.to_string());
@@ -176,7 +176,7 @@ pub(crate) fn decode(
 pub(crate) fn same_pixels<H: PartialEq>(
     a: &[u8],
     b: &[u8],
-    header: impl Fn(&Header, Option<&[u8]>) -> Result<H, crate::decode::SkipReason>,
+    header: impl Fn(&Header, Option<&[u8]>) -> Result<H, crate::photo::SkipReason>,
 ) -> Result<Option<bool>, Failure> {
     let run = AssertUnwindSafe(|| -> Result<Option<bool>, Failure> {
         let io = |e: std::io::Error| Failure::Corrupt(e.to_string());
@@ -282,7 +282,7 @@ fn error_manager() -> ffi::jpeg_error_mgr {
 }
 
 extern "C-unwind" fn on_error(cinfo: &mut ffi::jpeg_common_struct) {
-    use crate::decode::{SkipKind, SkipReason};
+    use crate::photo::{SkipKind, SkipReason};
     // SAFETY: libjpeg passes its own struct, whose `err` is our manager.
     let code = unsafe { (*cinfo.err).msg_code };
     let message = message(cinfo);
@@ -427,7 +427,7 @@ mod tests {
 
     #[test]
     fn twelve_bit_and_oversized_headers_are_refused_with_their_kind() {
-        use crate::decode::SkipKind;
+        use crate::photo::SkipKind;
         let good = jpeg(64, 48, false);
         let sof = good.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
         let mut twelve = good.clone();

@@ -22,17 +22,13 @@
 //! Of all candidates, the JPEG with the most pixels (from its frame header;
 //! lossless-JPEG sensor data is not a candidate) is taken.
 
-use crate::decode::{SkipKind, SkipReason};
+use crate::photo::{Format, SkipKind, SkipReason};
 use std::collections::HashSet;
 
-/// RAW formats, by the name the report uses.
-pub const RAW_FORMATS: &[&str] = &[
-    "dng", "cr2", "cr3", "nef", "arw", "orf", "raf", "rw2", "pef", "srw", "raw",
-];
-
-/// True when `format` (a name from [`crate::decode::sniff`]) is a RAW format.
+/// True when `format` (a name from [`crate::decode::sniff`]) is a RAW
+/// format ([`Format::is_raw`]).
 pub fn is_raw(format: &str) -> bool {
-    RAW_FORMATS.contains(&format)
+    Format::from_name(format).is_some_and(Format::is_raw)
 }
 
 /// A RAW file's preview: JPEG bytes and the orientation the RAW gives
@@ -49,38 +45,38 @@ pub struct Preview<'a> {
 /// a RAW file this module knows. TIFF-based RAWs that only differ from a
 /// plain TIFF in their IFDs (DNG, NEF, ARW...) are recognised only when the
 /// IFDs are within `head`.
-pub fn sniff(head: &[u8]) -> Option<&'static str> {
+pub fn sniff(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"FUJIFILMCCD-RAW") {
-        return Some("raf");
+        return Some(Format::Raf);
     }
     if head.len() >= 12 && &head[4..8] == b"ftyp" && &head[8..12] == b"crx " {
-        return Some("cr3");
+        return Some(Format::Cr3);
     }
     match head.get(..4)? {
-        b"IIRO" | b"IIRS" | b"MMOR" => return Some("orf"),
-        b"IIU\0" => return Some("rw2"),
-        b"II*\0" if head.get(8..10) == Some(b"CR") => return Some("cr2"),
+        b"IIRO" | b"IIRS" | b"MMOR" => return Some(Format::Orf),
+        b"IIU\0" => return Some(Format::Rw2),
+        b"II*\0" if head.get(8..10) == Some(b"CR") => return Some(Format::Cr2),
         b"II*\0" | b"MM\0*" => {}
         _ => return None,
     }
     let mut w = Walker::new(head);
     w.walk_tiff(Tiff::at(head, 0)?);
     if w.dng {
-        Some("dng")
+        Some(Format::Dng)
     } else if w.sensor_data {
         let make = w.make.to_ascii_uppercase();
         Some(if make.starts_with("NIKON") {
-            "nef"
+            Format::Nef
         } else if make.starts_with("SONY") {
-            "arw"
+            Format::Arw
         } else if make.starts_with("PENTAX") || make.starts_with("RICOH") {
-            "pef"
+            Format::Pef
         } else if make.starts_with("SAMSUNG") {
-            "srw"
+            Format::Srw
         } else if make.starts_with("CANON") {
-            "cr2"
+            Format::Cr2
         } else {
-            "raw"
+            Format::Raw
         })
     } else {
         None
@@ -90,12 +86,12 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
 /// The largest JPEG preview of a RAW file of `format` (a name from
 /// [`sniff`]). A file without one, or whose data runs past its end, is
 /// refused with a reason a person can act on.
-pub fn preview<'a>(bytes: &'a [u8], format: &str) -> Result<Preview<'a>, SkipReason> {
-    let name = format.to_uppercase();
+pub fn preview<'a>(bytes: &'a [u8], format: Format) -> Result<Preview<'a>, SkipReason> {
+    let name = format.name().to_uppercase();
     let mut w = Walker::new(bytes);
     let parsed = match format {
-        "raf" => w.walk_raf(),
-        "cr3" => w.walk_cr3(),
+        Format::Raf => w.walk_raf(),
+        Format::Cr3 => w.walk_cr3(),
         _ => Tiff::at(bytes, 0).and_then(|t| w.walk_tiff(t)),
     };
     if parsed.is_none() {
@@ -629,15 +625,15 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
-    const RAWS: &[(&str, &str)] = &[
-        ("shot.dng", "dng"),
-        ("DSC_0042.NEF", "nef"),
-        ("shot.arw", "arw"),
-        ("shot.cr2", "cr2"),
-        ("shot.cr3", "cr3"),
-        ("shot.orf", "orf"),
-        ("shot.raf", "raf"),
-        ("shot.rw2", "rw2"),
+    const RAWS: &[(&str, Format)] = &[
+        ("shot.dng", Format::Dng),
+        ("DSC_0042.NEF", Format::Nef),
+        ("shot.arw", Format::Arw),
+        ("shot.cr2", Format::Cr2),
+        ("shot.cr3", Format::Cr3),
+        ("shot.orf", Format::Orf),
+        ("shot.raf", Format::Raf),
+        ("shot.rw2", Format::Rw2),
     ];
 
     #[test]
@@ -649,7 +645,7 @@ mod tests {
             // The preview is the photo stored sideways (128x192), never a
             // decoy thumbnail or the CR2's lossless sensor stream.
             assert_eq!((p.width, p.height), (128, 192), "{file}");
-            let expected = if kind == "raf" { None } else { Some(6) };
+            let expected = if kind == Format::Raf { None } else { Some(6) };
             assert_eq!(p.orientation, expected, "{file}");
             assert!(p.jpeg.starts_with(&[0xFF, 0xD8]), "{file}");
         }
@@ -667,7 +663,7 @@ mod tests {
 
     #[test]
     fn a_raw_without_preview_or_cut_short_is_refused_with_a_reason() {
-        let r = preview(&fixture("nopreview.dng"), "dng").unwrap_err();
+        let r = preview(&fixture("nopreview.dng"), Format::Dng).unwrap_err();
         assert_eq!(r.kind, SkipKind::NoPreview);
         assert!(
             r.message.contains("without a usable embedded JPEG preview"),
@@ -715,12 +711,15 @@ mod tests {
             t.extend_from_slice(&value.to_le_bytes());
         }
         t.extend_from_slice(&8u32.to_le_bytes());
-        assert_eq!(sniff(&t), Some("raw"));
-        assert_eq!(preview(&t, "raw").unwrap_err().kind, SkipKind::NoPreview);
+        assert_eq!(sniff(&t), Some(Format::Raw));
+        assert_eq!(
+            preview(&t, Format::Raw).unwrap_err().kind,
+            SkipKind::NoPreview
+        );
         // Boxes with absurd sizes.
         let mut b = b"\0\0\0\x10ftypcrx \0\0\0\x01".to_vec();
         b.extend_from_slice(b"\xff\xff\xff\xffmoov");
-        assert_eq!(sniff(&b), Some("cr3"));
-        assert!(preview(&b, "cr3").is_err());
+        assert_eq!(sniff(&b), Some(Format::Cr3));
+        assert!(preview(&b, Format::Cr3).is_err());
     }
 }
