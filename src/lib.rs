@@ -17,7 +17,7 @@ pub mod formats;
 pub mod geometry;
 pub mod group;
 pub mod heif;
-pub mod html;
+pub use report::html;
 pub mod index;
 mod jpeg;
 pub mod keep;
@@ -29,7 +29,8 @@ pub mod raw;
 pub mod report;
 pub mod reverify;
 pub mod scan;
-pub mod thumbs;
+pub use report::thumbs;
+pub mod units;
 pub mod walk;
 
 pub use error::{Error, Result};
