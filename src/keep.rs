@@ -215,7 +215,7 @@ fn compare(a: &Candidate, b: &Candidate, c: Criterion) -> Ordering {
             (Some(x), Some(y)) => y.cmp(&x),
             (x, y) => x.is_none().cmp(&y.is_none()),
         },
-        Criterion::Path => a.path.cmp(&b.path),
+        Criterion::Path => a.path.cmp(b.path),
     }
 }
 
@@ -232,7 +232,7 @@ fn compare_all(a: &Candidate, b: &Candidate, order: &[Criterion]) -> Ordering {
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         })
-        .then_with(|| a.path.cmp(&b.path))
+        .then_with(|| a.path.cmp(b.path))
 }
 
 /// Why `k` beats `r` by `c`, in words.
