@@ -12,9 +12,46 @@
 
 use crate::error::{Error, Result};
 use crate::photo::Format;
-use crate::report::{human_bytes, Member};
+use crate::units::{human_bytes, utc_timestamp};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+
+/// What a photo is ranked on, borrowed from whatever describes it (the
+/// report's members: `report::Member::candidate`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Candidate<'a> {
+    /// The path as the report shows it (the last tie-breaker).
+    pub path: &'a str,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Width as displayed (EXIF orientation applied).
+    pub width: u32,
+    /// Height as displayed.
+    pub height: u32,
+    /// The format's name (`jpeg`, `png`, `cr2`, ...): see [`format_rank`].
+    pub format: &'a str,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: Option<i64>,
+    /// EXIF capture date, `YYYY-MM-DDTHH:MM:SS`.
+    pub captured: Option<&'a str>,
+    /// EXIF camera make and model.
+    pub camera: Option<&'a str>,
+    /// The EXIF holds a GPS position.
+    pub gps: bool,
+    /// Number of EXIF fields.
+    pub exif_fields: u32,
+    /// In a reference folder: always wins.
+    pub reference: bool,
+    /// A symbolic link: ranks after every regular file.
+    pub symlink: bool,
+}
+
+impl Candidate<'_> {
+    /// How many of capture date, camera and GPS position are known (0-3).
+    pub fn meta_richness(&self) -> u32 {
+        self.captured.is_some() as u32 + self.camera.is_some() as u32 + self.gps as u32
+    }
+}
 
 /// One way to prefer a copy over another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -142,23 +179,23 @@ pub fn format_rank(format: &str) -> u8 {
 
 /// The date a member is ranked by: the capture date, or the modification
 /// time (UTC) when there is none.
-fn date(m: &Member) -> Option<String> {
+fn date(m: &Candidate) -> Option<String> {
     m.captured
-        .clone()
-        .or_else(|| m.mtime_ns.map(crate::report::utc_timestamp))
+        .map(str::to_owned)
+        .or_else(|| m.mtime_ns.map(utc_timestamp))
 }
 
-fn pixels(m: &Member) -> u64 {
+fn pixels(m: &Candidate) -> u64 {
     m.width as u64 * m.height as u64
 }
 
 /// Ordering::Less when `a` is the better copy by `c`.
-fn compare(a: &Member, b: &Member, c: Criterion) -> Ordering {
+fn compare(a: &Candidate, b: &Candidate, c: Criterion) -> Ordering {
     match c {
         Criterion::Pixels => pixels(b).cmp(&pixels(a)),
         Criterion::Largest => b.bytes.cmp(&a.bytes),
         Criterion::Smallest => a.bytes.cmp(&b.bytes),
-        Criterion::Format => format_rank(&b.format).cmp(&format_rank(&a.format)),
+        Criterion::Format => format_rank(b.format).cmp(&format_rank(a.format)),
         Criterion::Exif => {
             (b.meta_richness(), b.exif_fields).cmp(&(a.meta_richness(), a.exif_fields))
         }
@@ -171,11 +208,11 @@ fn compare(a: &Member, b: &Member, c: Criterion) -> Ordering {
             (Some(x), Some(y)) => y.cmp(&x),
             (x, y) => x.is_none().cmp(&y.is_none()),
         },
-        Criterion::Path => a.path.cmp(&b.path),
+        Criterion::Path => a.path.cmp(b.path),
     }
 }
 
-fn compare_all(a: &Member, b: &Member, order: &[Criterion]) -> Ordering {
+fn compare_all(a: &Candidate, b: &Candidate, order: &[Criterion]) -> Ordering {
     // A symbolic link last (the keeper is a real file), then reference
     // members first, whatever the criteria.
     a.symlink
@@ -188,13 +225,13 @@ fn compare_all(a: &Member, b: &Member, order: &[Criterion]) -> Ordering {
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         })
-        .then_with(|| a.path.cmp(&b.path))
+        .then_with(|| a.path.cmp(b.path))
 }
 
 /// Why `k` beats `r` by `c`, in words.
-fn explain(k: &Member, r: &Member, c: Criterion) -> String {
-    let dims = |m: &Member| format!("{}×{}", m.width, m.height);
-    let what = |m: &Member| {
+fn explain(k: &Candidate, r: &Candidate, c: Criterion) -> String {
+    let dims = |m: &Candidate| format!("{}×{}", m.width, m.height);
+    let what = |m: &Candidate| {
         let mut v = Vec::new();
         if m.captured.is_some() {
             v.push("capture date");
@@ -211,7 +248,7 @@ fn explain(k: &Member, r: &Member, c: Criterion) -> String {
             v.join(", ")
         }
     };
-    let show_date = |m: &Member| date(m).unwrap_or_else(|| "no date".into());
+    let show_date = |m: &Candidate| date(m).unwrap_or_else(|| "no date".into());
     match c {
         Criterion::Pixels => format!("more pixels ({} vs {})", dims(k), dims(r)),
         Criterion::Largest => format!(
@@ -240,7 +277,7 @@ fn explain(k: &Member, r: &Member, c: Criterion) -> String {
 
 /// The member to keep (its index in `members`) and why, in words, against
 /// the runner-up. `None` for an empty group.
-pub fn choose(members: &[Member], order: &[Criterion]) -> Option<(usize, String)> {
+pub fn choose(members: &[Candidate], order: &[Criterion]) -> Option<(usize, String)> {
     let mut idx: Vec<usize> = (0..members.len()).collect();
     idx.sort_by(|&a, &b| compare_all(&members[a], &members[b], order));
     let best = *idx.first()?;
@@ -273,14 +310,20 @@ pub fn choose(members: &[Member], order: &[Criterion]) -> Option<(usize, String)
 mod tests {
     use super::*;
 
-    fn m(path: &str, w: u32, h: u32, bytes: u64, format: &str) -> Member {
-        Member {
-            path: path.into(),
+    fn m(
+        path: &'static str,
+        w: u32,
+        h: u32,
+        bytes: u64,
+        format: &'static str,
+    ) -> Candidate<'static> {
+        Candidate {
+            path,
             bytes,
             width: w,
             height: h,
-            format: format.into(),
-            ..Member::default()
+            format,
+            ..Candidate::default()
         }
     }
 
@@ -335,14 +378,14 @@ mod tests {
     fn exif_then_dates() {
         let mut a = m("a.jpg", 10, 10, 100, "jpeg");
         let mut b = m("b.jpg", 10, 10, 100, "jpeg");
-        b.captured = Some("2020-01-01T00:00:00".into());
-        b.camera = Some("X".into());
-        let (k, why) = choose(&[a.clone(), b.clone()], &complete(&[])).unwrap();
+        b.captured = Some("2020-01-01T00:00:00");
+        b.camera = Some("X");
+        let (k, why) = choose(&[a, b], &complete(&[])).unwrap();
         assert_eq!(k, 1);
         assert_eq!(why, "more EXIF metadata (capture date, camera vs none)");
-        a.captured = Some("2019-01-01T00:00:00".into());
-        a.camera = Some("Y".into());
-        let (k, why) = choose(&[a.clone(), b.clone()], &complete(&[])).unwrap();
+        a.captured = Some("2019-01-01T00:00:00");
+        a.camera = Some("Y");
+        let (k, why) = choose(&[a, b], &complete(&[])).unwrap();
         assert_eq!(k, 0);
         assert_eq!(why, "older (2019-01-01T00:00:00 vs 2020-01-01T00:00:00)");
         let order = parse_order("newest").unwrap();
@@ -369,7 +412,7 @@ mod tests {
         let mut b = m("b.jpg", 400, 300, 50, "jpeg");
         a.mtime_ns = Some(1_000_000_000);
         b.mtime_ns = Some(2_000_000_000);
-        assert_eq!(choose(&[a.clone(), b.clone()], &order).unwrap().0, 1);
+        assert_eq!(choose(&[a, b], &order).unwrap().0, 1);
         assert_eq!(choose(&[a, b], &complete(&[])).unwrap().0, 0);
         assert_eq!(
             parse_order("smallest").unwrap()[..2],
@@ -387,7 +430,7 @@ mod tests {
         link.symlink = true;
         let real = m("a/real.jpg", 400, 300, 900, "jpeg");
         let copy = m("b/c/copy.jpg", 400, 300, 900, "jpeg");
-        let members = vec![link.clone(), real, copy];
+        let members = vec![link, real, copy];
         let (i, why) = choose(&members, &complete(&[])).unwrap();
         assert_eq!(members[i].path, "a/real.jpg");
         assert!(why.contains("path sorts first"), "{why}");

@@ -16,7 +16,7 @@ pub mod explain;
 pub mod formats;
 pub mod geometry;
 pub mod group;
-pub mod html;
+pub use report::html;
 pub mod index;
 pub mod keep;
 pub mod model;
@@ -26,7 +26,8 @@ pub mod progress;
 pub mod report;
 pub mod reverify;
 pub mod scan;
-pub mod thumbs;
+pub use report::thumbs;
+pub mod units;
 pub mod walk;
 
 pub use error::{Error, Result};

@@ -1,38 +1,68 @@
-//! The report: what a scan found, as plain data, and its writers.
+//! The report: what a scan found, as plain data ([`Report`] and the types
+//! it holds), and its writers: [`text`] for people, [`json`] for programs
+//! (and its one validated reader, [`read_plan`], for `neardup report` and
+//! `neardup apply`), [`html`] as one self-contained page, with the
+//! [`thumbs`] it shows.
 //!
-//! # JSON format (`schema_version` 1)
+//! # The JSON report (`schema_version` 1)
 //!
-//! `neardup scan --format json` writes one object. Fields are only ever
-//! added, never renamed or removed, while `schema_version` stays 1.
+//! `neardup scan --format json` writes one object, pretty-printed, fields in
+//! the order below. Fields are only ever added, never renamed or removed,
+//! while `schema_version` stays 1; a field marked `?` is left out when it
+//! has no value (or is `false`), and a reader must accept any of them
+//! missing.
 //!
 //! ```text
 //! {
 //!   "schema_version": 1,
-//!   "tool":   { "name": "neardup", "version": "0.1.0" },
+//!   "tool":   { "name": "neardup", "version" },
 //!   "model":  { "name", "sha256", "source": "bundled" | "file", "path"?, "dimension",
-//!               "input": {...}, "resize": {...}, "output": {...} },   // the sidecar's values
+//!               "input":  { "name", "width", "height", "layout", "color", "scale",
+//!                           "mean", "std" },
+//!               "resize": { "shorter_side", "crop" },
+//!               "output": { "name", "pooling" } },             // the sidecar's values
 //!   "parameters": { "metric": "cosine_distance", "threshold", "bits", "tables", "seed",
-//!                   "centre": "origin" | "data_mean", "bits_from": "auto" | "user",
-//!                   "tables_from": "auto" | "user", "target_recall",
-//!                   "pair_recall_at_threshold", "hidden", "roots": [..],
-//!                   "reference": [..], "keep": [criterion, ..], "roots_seal"? },
+//!                   "centre": "origin" | "data_mean" | "model",
+//!                   "bits_from": "auto" | "user", "tables_from": "auto" | "user",
+//!                   "target_recall", "pair_recall_at_threshold", "search_radius",
+//!                   "mode": "copies" | "edits" | "similar",
+//!                   "rules": { "mode", "threshold", "same_pixels_radius", "neighbours",
+//!                              "geo_radius", "min_inliers", "geo_long_side",
+//!                              "geo_features", "ratio", "reproj_px", "ransac_iters",
+//!                              "link_fraction" },
+//!                   "hidden", "mirror", "roots": [..], "reference": [..],
+//!                   "keep": [criterion, ..], "roots_seal"? },
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
-//!               "bucket_collisions", "verified_pairs", "groups", "photos_in_groups",
+//!               "bucket_collisions", "verified_pairs", "geometric_checks", "groups",
+//!               "photos_in_groups",
 //!               "skipped": [ { "path", "kind", "reason" } ],
 //!               "seconds"?: { "walk", "model_load", "decode_embed", "decode_thread",
 //!                             "embed_thread", "index", "verify", "group", "total" } },
-//!   "groups": [ { "id", "files": [path, ..],
+//!   "groups": [ { "id", "label", "raw_jpeg_pair"?, "files": [path, ..],
 //!                 "members": [ { "path", "bytes", "width", "height", "format",
 //!                                "mtime_ns"?, "modified"?, "content"?, "captured"?,
 //!                                "camera"?, "gps", "exif_fields", "reference"?,
 //!                                "symlink"? } ],
-//!                 "pairs":   [ { "a", "b", "distance" } ],
+//!                 "pairs":   [ { "a", "b", "distance", "label", "inliers"?,
+//!                                "mirrored"?, "raw_jpeg_pair"? } ],
 //!                 "keeper"?, "keeper_reason"? } ]
 //! }
 //! ```
 //! - Distances are cosine distances `1 − cos` between the L2-normalised
-//!   embeddings (0 = same direction), rounded to 6 decimals.
-//! - `width`/`height` are as displayed (EXIF orientation applied).
+//!   embeddings (0 = same direction), rounded to 6 decimals ([`round6`]), as
+//!   are `threshold`, `search_radius`, `pair_recall_at_threshold` and the
+//!   seconds.
+//! - `label` (of a pair, and of a group: the loosest of its pairs) is one of
+//!   `identical`, `same-pixels`, `raw+jpeg`, `edited`, `similar`;
+//!   `inliers` is present when the geometric check ran for the pair.
+//! - `keep` criteria are `pixels`, `largest`, `smallest`, `format`, `exif`,
+//!   `oldest`, `newest`, `path` (see [`keep`]); `keeper` is a member's path
+//!   and `keeper_reason` says why, against the runner-up.
+//! - `width`/`height` are as displayed (EXIF orientation applied);
+//!   `mtime_ns` is nanoseconds since the epoch and `modified` the same time
+//!   as `YYYY-MM-DDTHH:MM:SSZ`; `content` is `size:blake3` of the bytes as
+//!   scanned (`apply` checks both); `captured` is the EXIF date
+//!   `YYYY-MM-DDTHH:MM:SS`.
 //! - `kind` of a skipped file is one of `not_an_image`, `unsupported_format`,
 //!   `corrupt`, `no_preview`, `too_large`, `unreadable`, `vanished`, `broken_symlink`,
 //!   `not_a_file`, `non_utf8_name`.
@@ -41,8 +71,17 @@
 //!   same bytes for the same input and flags.
 
 use crate::decode::SkipKind;
+use crate::keep;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
+
+pub mod html;
+pub mod json;
+pub mod text;
+pub mod thumbs;
+
+pub use crate::units::{human_bytes, utc_timestamp};
+pub use json::{read_json, read_plan, write_json, PLAN_CAP, PLAN_MAX_DEPTH};
+pub use text::{escape_name, write_text};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -104,7 +143,7 @@ pub struct Parameters {
     pub reference: Vec<String>,
     /// The keeper criteria, in order (`--keep`, completed with the defaults).
     #[serde(default)]
-    pub keep: Vec<crate::keep::Criterion>,
+    pub keep: Vec<keep::Criterion>,
     /// A keyed hash of `roots` and `reference` made by the scan with this
     /// user's secret (see `apply::seal_roots`): `apply` trusts the plan's
     /// roots only when it matches.
@@ -216,31 +255,33 @@ pub struct Member {
 impl Member {
     /// How many of capture date, camera and GPS position are known (0-3).
     pub fn meta_richness(&self) -> u32 {
-        self.captured.is_some() as u32 + self.camera.is_some() as u32 + self.gps as u32
+        self.candidate().meta_richness()
+    }
+
+    /// What [`keep`] ranks this member on.
+    pub fn candidate(&self) -> keep::Candidate<'_> {
+        keep::Candidate {
+            path: &self.path,
+            bytes: self.bytes,
+            width: self.width,
+            height: self.height,
+            format: &self.format,
+            mtime_ns: self.mtime_ns,
+            captured: self.captured.as_deref(),
+            camera: self.camera.as_deref(),
+            gps: self.gps,
+            exif_fields: self.exif_fields,
+            reference: self.reference,
+            symlink: self.symlink,
+        }
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (UTC) of a time in nanoseconds since the epoch.
-pub fn utc_timestamp(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + (month <= 2) as i64;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// The member of a group to keep (its index in `members`) and why, in
+/// words: [`keep::choose`] on the members' [`Member::candidate`]s.
+pub fn choose_keeper(members: &[Member], order: &[keep::Criterion]) -> Option<(usize, String)> {
+    let candidates: Vec<keep::Candidate<'_>> = members.iter().map(Member::candidate).collect();
+    keep::choose(&candidates, order)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,296 +306,6 @@ pub struct Pair {
 /// Round to 6 decimals so that reports stay short and readable.
 pub fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
-}
-
-/// The report as pretty JSON followed by a newline.
-pub fn write_json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    out.write_all(b"\n")
-}
-
-/// Parse a JSON report back.
-pub fn read_json(text: &str) -> Result<Report, serde_json::Error> {
-    serde_json::from_str(text)
-}
-
-/// The largest plan [`read_plan`] reads (a million groups fit well below).
-pub const PLAN_CAP: u64 = 1 << 30;
-
-/// The deepest nesting of arrays and objects [`read_plan`] accepts (a
-/// report nests 6 levels).
-pub const PLAN_MAX_DEPTH: usize = 32;
-
-/// Read a plan (a report, maybe edited) the one validated way, for both
-/// `neardup report` and `neardup apply`: a regular file of at most
-/// [`PLAN_CAP`] bytes (never a FIFO or a device), valid JSON without a
-/// duplicated key anywhere and nested at most [`PLAN_MAX_DEPTH`] levels,
-/// `tool.name` "neardup", this [`SCHEMA_VERSION`], then the typed report.
-pub fn read_plan(path: &std::path::Path) -> Result<Report, crate::Error> {
-    use serde::de::DeserializeSeed;
-    let shown = path.display();
-    let fail =
-        |why: String| crate::Error::Plan(format!("{shown} is not a neardup JSON report: {why}"));
-    let text = crate::open::read_text_capped(path, PLAN_CAP).map_err(|e| match e {
-        crate::open::ReadError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-            fail("not text".into())
-        }
-        e => crate::Error::Plan(format!("cannot read {shown}: {e}")),
-    })?;
-    let mut de = serde_json::Deserializer::from_str(&text);
-    let shape = StrictShape { depth: 0 }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
-    if let Err(e) = shape {
-        return Err(fail(match e.classify() {
-            serde_json::error::Category::Data => e.to_string(),
-            _ => format!("not valid JSON: {e}"),
-        }));
-    }
-    #[derive(Deserialize)]
-    struct Probe {
-        tool: Option<serde_json::Value>,
-        schema_version: Option<serde_json::Value>,
-    }
-    let probe: Probe = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
-    let name = probe
-        .tool
-        .as_ref()
-        .and_then(|t| t.get("name"))
-        .and_then(|n| n.as_str());
-    if name != Some("neardup") {
-        return Err(fail("no tool.name \"neardup\"".into()));
-    }
-    match probe.schema_version {
-        None => return Err(fail("no schema_version".into())),
-        Some(v) if v.as_u64() == Some(SCHEMA_VERSION as u64) => {}
-        Some(v) => {
-            return Err(crate::Error::Plan(format!(
-                "{shown} has schema_version {v}; this neardup reads version {SCHEMA_VERSION}"
-            )))
-        }
-    }
-    serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
-}
-
-/// Walks any JSON value, refusing a key given twice in one object and
-/// nesting deeper than [`PLAN_MAX_DEPTH`] (serde's derive would keep the
-/// last of two keys in maps and ignored fields; `serde_json::Value` too).
-struct StrictShape {
-    depth: usize,
-}
-
-impl StrictShape {
-    fn deeper<E: serde::de::Error>(&self) -> Result<StrictShape, E> {
-        if self.depth >= PLAN_MAX_DEPTH {
-            return Err(E::custom(format!(
-                "nested deeper than {PLAN_MAX_DEPTH} levels"
-            )));
-        }
-        Ok(StrictShape {
-            depth: self.depth + 1,
-        })
-    }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for StrictShape {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for StrictShape {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let inner = self.deeper()?;
-        while seq
-            .next_element_seed(StrictShape { depth: inner.depth })?
-            .is_some()
-        {}
-        Ok(())
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let inner = self.deeper()?;
-        let mut keys = std::collections::HashSet::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if !keys.insert(k.clone()) {
-                return Err(serde::de::Error::custom(format!(
-                    "the key {k:?} is given twice in one object"
-                )));
-            }
-            map.next_value_seed(StrictShape { depth: inner.depth })?;
-        }
-        Ok(())
-    }
-}
-
-/// Human-readable size: 1.2 MB, 340 kB, 12 B (powers of 1000).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// Whether `c` is printed as an escape by [`escape_name`].
-fn needs_escape(c: char) -> bool {
-    c.is_control() // C0, DEL and C1
-        || matches!(
-            c,
-            '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
-                | '\u{2066}'..='\u{2069}' // bidi isolates
-                | '\u{200e}' | '\u{200f}' | '\u{061c}' // bidi marks
-                | '\u{2028}' | '\u{2029}' // line and paragraph separators
-        )
-}
-
-/// A file name (or a path, or a message naming one) made safe to print on
-/// a terminal as one line of text: a name cannot start a new line, move the
-/// cursor, change colours or reorder the text around it.
-///
-/// - `\n`, `\r`, `\t` are printed as `\n`, `\r`, `\t`;
-/// - the other C0 controls and DEL as `\x01` .. `\x1f`, `\x7f`;
-/// - the C1 controls as `\u{80}` .. `\u{9f}`;
-/// - the bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E,
-///   U+200F, U+061C) and the line and paragraph separators (U+2028, U+2029)
-///   as `\u{202e}` and so on.
-///
-/// A backslash stays one backslash (`C:\Users\me` reads as it is), except
-/// where it would read as the start of an escape: before `n`, `r`, `t`,
-/// `x`, `u`, another backslash or an escaped character it is doubled.
-/// So the output reads back without ambiguity: `\\` is one backslash,
-/// `\n` `\r` `\t` `\xHH` `\u{H..}` are the escaped characters, and any
-/// other backslash is itself. Everything else (accents, emoji, other
-/// scripts) is printed as it is. The JSON report is not escaped this way:
-/// JSON has its own escapes.
-pub fn escape_name(s: &str) -> std::borrow::Cow<'_, str> {
-    let ambiguous = |next: Option<char>| {
-        next.is_some_and(|n| matches!(n, '\\' | 'n' | 'r' | 't' | 'x' | 'u') || needs_escape(n))
-    };
-    let mut chars = s.chars().peekable();
-    let clean = {
-        let mut it = s.chars().peekable();
-        let mut ok = true;
-        while let Some(c) = it.next() {
-            if needs_escape(c) || (c == '\\' && ambiguous(it.peek().copied())) {
-                ok = false;
-                break;
-            }
-        }
-        ok
-    };
-    if clean {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\\' => {
-                out.push('\\');
-                if ambiguous(chars.peek().copied()) {
-                    out.push('\\');
-                }
-            }
-            c if needs_escape(c) && (c as u32) < 0x80 => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// The groups as text for people. Paths and reasons are printed through
-/// [`escape_name`]: one line per file whatever its name holds.
-pub fn write_text(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    if report.groups.is_empty() {
-        writeln!(out, "No near-duplicates found.")?;
-        return Ok(());
-    }
-    for g in &report.groups {
-        writeln!(
-            out,
-            "Group {} · {} photos · {}",
-            g.id,
-            g.members.len(),
-            g.label.as_str()
-        )?;
-        let paths: Vec<_> = g.members.iter().map(|m| escape_name(&m.path)).collect();
-        let wpath = paths.iter().map(|p| p.chars().count()).max().unwrap_or(0);
-        for (m, path) in g.members.iter().zip(&paths) {
-            let dims = format!("{}×{}", m.width, m.height);
-            writeln!(
-                out,
-                "  {:<wpath$}  {:>9}  {:>11}  {}{}",
-                path,
-                human_bytes(m.bytes),
-                dims,
-                escape_name(&m.format),
-                if m.reference { "  (reference)" } else { "" }
-            )?;
-        }
-        if let Some(k) = &g.keeper {
-            let k = escape_name(k);
-            match &g.keeper_reason {
-                Some(why) => writeln!(out, "  keep: {k} ({})", escape_name(why))?,
-                None => writeln!(out, "  keep: {k}")?,
-            }
-        }
-        writeln!(out, "  distances:")?;
-        for p in &g.pairs {
-            let mut why = match p.inliers {
-                Some(k) => format!("{} ({k} inliers)", p.label.as_str()),
-                None => p.label.as_str().to_string(),
-            };
-            if p.mirrored {
-                why.push_str(", mirrored");
-            }
-            writeln!(
-                out,
-                "    {:.4}  {:<24}  {}  ~  {}",
-                p.distance,
-                why,
-                escape_name(&p.a),
-                escape_name(&p.b)
-            )?;
-        }
-        writeln!(out)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -661,137 +412,5 @@ pub(crate) mod tests {
                 keeper_reason: Some("more pixels (4000×3000 vs 400×300)".into()),
             }],
         }
-    }
-
-    #[test]
-    fn json_round_trips_into_typed_structs() {
-        let r = sample();
-        let mut buf = Vec::new();
-        write_json(&r, &mut buf).unwrap();
-        let text = String::from_utf8(buf).unwrap();
-        assert_eq!(read_json(&text).unwrap(), r);
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["schema_version"], 1);
-        assert_eq!(v["stats"]["skipped"][0]["kind"], "not_an_image");
-        assert_eq!(v["parameters"]["centre"], "data_mean");
-        assert!(v["stats"].get("seconds").is_none());
-        assert_eq!(v["groups"][0]["files"][1], "album/b.png");
-        assert_eq!(v["groups"][0]["keeper"], "album/a.jpg");
-        assert_eq!(
-            v["groups"][0]["members"][0]["modified"],
-            "2020-09-13T12:26:40Z"
-        );
-        assert_eq!(v["parameters"]["keep"][0], "pixels");
-        // Members without metadata carry no empty fields.
-        assert!(v["groups"][0]["members"][1].get("captured").is_none());
-    }
-
-    #[test]
-    fn reports_without_the_new_fields_still_parse() {
-        let mut v = serde_json::to_value(sample()).unwrap();
-        for k in ["reference", "keep"] {
-            v["parameters"].as_object_mut().unwrap().remove(k);
-        }
-        let g = v["groups"][0].as_object_mut().unwrap();
-        g.remove("keeper");
-        g.remove("keeper_reason");
-        let m = v["groups"][0]["members"][0].as_object_mut().unwrap();
-        for k in [
-            "mtime_ns",
-            "modified",
-            "content",
-            "captured",
-            "camera",
-            "gps",
-            "exif_fields",
-        ] {
-            m.remove(k);
-        }
-        let r = read_json(&v.to_string()).unwrap();
-        assert_eq!(r.groups[0].keeper, None);
-        assert_eq!(r.groups[0].members[0].content, None);
-        assert!(r.parameters.keep.is_empty());
-    }
-
-    #[test]
-    fn read_plan_refuses_duplicate_keys_deep_nesting_and_other_versions() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("plan.json");
-        let text = serde_json::to_string(&sample()).unwrap();
-        std::fs::write(&p, &text).unwrap();
-        assert_eq!(read_plan(&p).unwrap(), sample());
-        let refusal = |body: &str| {
-            std::fs::write(&p, body).unwrap();
-            read_plan(&p).unwrap_err().to_string()
-        };
-        // A second keeper (the old apply reader, through Value, took it).
-        let dup = text.replacen("\"keeper\":", "\"keeper\":\"album/b.png\",\"keeper\":", 1);
-        let e = refusal(&dup);
-        assert!(e.contains("\"keeper\" is given twice"), "{e}");
-        let e = refusal(&text.replacen("{", "{\"x\":1,\"x\":1,", 1));
-        assert!(e.contains("\"x\" is given twice"), "{e}");
-        let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
-        let e = refusal(&text.replacen("{", &format!("{{\"x\":{deep},"), 1));
-        assert!(e.contains("nested deeper than 32 levels"), "{e}");
-        let e = refusal(&text.replacen("\"schema_version\":1", "\"schema_version\":2", 1));
-        assert!(e.contains("has schema_version 2"), "{e}");
-        let e = refusal("{\"groups\": []}");
-        assert!(
-            e.contains("is not a neardup JSON report: no tool.name"),
-            "{e}"
-        );
-        let e = refusal(&text[..text.len() / 2]);
-        assert!(e.contains("not valid JSON"), "{e}");
-        let e = read_plan(d.path()).unwrap_err().to_string();
-        assert!(e.contains("not a regular file"), "{e}");
-    }
-
-    #[test]
-    fn utc_timestamps() {
-        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            utc_timestamp(951_782_400_000_000_000),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(utc_timestamp(-1_000_000_000), "1969-12-31T23:59:59Z");
-        assert_eq!(
-            utc_timestamp(4_102_444_799_999_999_999),
-            "2099-12-31T23:59:59Z"
-        );
-    }
-
-    #[test]
-    fn text_lists_members_and_distances() {
-        let mut buf = Vec::new();
-        write_text(&sample(), &mut buf).unwrap();
-        let text = String::from_utf8(buf).unwrap();
-        assert!(text.starts_with("Group 1 · 2 photos · edited\n"), "{text}");
-        assert!(
-            text.contains("album/a.jpg") && text.contains("2.4 MB") && text.contains("4000×3000"),
-            "{text}"
-        );
-        assert!(
-            text.contains("0.0123  edited                    album/a.jpg  ~  album/b.png"),
-            "{text}"
-        );
-        assert!(
-            text.contains("  keep: album/a.jpg (more pixels (4000×3000 vs 400×300))\n"),
-            "{text}"
-        );
-        let mut empty = sample();
-        empty.groups.clear();
-        let mut buf = Vec::new();
-        write_text(&empty, &mut buf).unwrap();
-        assert_eq!(
-            String::from_utf8(buf).unwrap(),
-            "No near-duplicates found.\n"
-        );
-    }
-
-    #[test]
-    fn human_bytes_units() {
-        assert_eq!(human_bytes(12), "12 B");
-        assert_eq!(human_bytes(1500), "1.5 kB");
-        assert_eq!(human_bytes(2_400_000), "2.4 MB");
     }
 }

@@ -300,7 +300,7 @@ pub fn scan_with_thumbnails(
                     }
                 })
                 .collect();
-            let (keeper, keeper_reason) = match keep::choose(&members, &opts.keep) {
+            let (keeper, keeper_reason) = match report::choose_keeper(&members, &opts.keep) {
                 Some((i, why)) => (Some(members[i].path.clone()), Some(why)),
                 None => (None, None),
             };

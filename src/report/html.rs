@@ -9,10 +9,10 @@
 //! data-URI images and the page's own style and script (by hash), so even
 //! markup that slipped through could neither run nor load anything.
 
+use super::thumbs::Thumbnails;
 use crate::decide::{Label, Mode};
 use crate::decode::Thumbnail;
 use crate::report::{human_bytes, Group, Member, Report};
-use crate::thumbs::Thumbnails;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
