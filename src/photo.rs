@@ -276,10 +276,7 @@ impl Format {
     /// True when this build decodes the format: all of them, but HEIC and
     /// AVIF only with the `heif` feature.
     pub const fn decodes(self) -> bool {
-        match self {
-            Format::Heic | Format::Avif => cfg!(feature = "heif"),
-            _ => true,
-        }
+        cfg!(feature = "heif") || !matches!(self, Format::Heic | Format::Avif)
     }
 }
 

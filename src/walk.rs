@@ -303,7 +303,7 @@ mod tests {
         std::fs::create_dir(&bad).unwrap();
         let e = check_roots(&[d.path().join("fine"), bad.clone()]);
         // Refused for its name before anything else is looked at.
-        let Err(Error::RootName { shown }) = check_roots(&[bad.clone()]) else {
+        let Err(Error::RootName { shown }) = check_roots(std::slice::from_ref(&bad)) else {
             panic!("{:?}", check_roots(&[bad]));
         };
         assert!(shown.ends_with("r\\xffoot"), "{shown}");
