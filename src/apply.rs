@@ -44,9 +44,9 @@ mod undo;
 
 pub use checks::content_of;
 pub use faults::Faults;
-pub use journal::{Entry, Header, JOURNAL_CAP, JOURNAL_VERSION};
+pub use journal::{Entry, EntryState, Header, JOURNAL_CAP, JOURNAL_VERSION};
 pub use plan::{default_journal, load_plan, normalize, seal_key_path, seal_roots};
-pub use undo::{undo, UndoStep, UndoSummary};
+pub use undo::{undo, UndoStatus, UndoStep, UndoSummary};
 
 use checks::{check_keeper, decide, unchanged, Decision, GroupRefusal};
 use faults::Injector;
@@ -82,6 +82,12 @@ impl Action {
     }
     fn is_link(self) -> bool {
         matches!(self, Action::Hardlink | Action::Symlink)
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -146,12 +152,126 @@ pub enum Status {
     Failed,
 }
 
+/// What a step is about: keeping a file, the action, or (when it could not
+/// be written) the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepOp {
+    Keep,
+    Move,
+    Trash,
+    Hardlink,
+    Symlink,
+    Delete,
+    Journal,
+}
+
+impl StepOp {
+    /// The spelling in the JSON outcome.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepOp::Keep => "keep",
+            StepOp::Move => "move",
+            StepOp::Trash => "trash",
+            StepOp::Hardlink => "hardlink",
+            StepOp::Symlink => "symlink",
+            StepOp::Delete => "delete",
+            StepOp::Journal => "journal",
+        }
+    }
+}
+
+impl From<Action> for StepOp {
+    fn from(a: Action) -> StepOp {
+        match a {
+            Action::Move => StepOp::Move,
+            Action::Trash => StepOp::Trash,
+            Action::Hardlink => StepOp::Hardlink,
+            Action::Symlink => StepOp::Symlink,
+            Action::Delete => StepOp::Delete,
+        }
+    }
+}
+
+/// Why a file was kept or skipped: a short key, counted in
+/// [`Summary::skip_kinds`]. Ordered by its spelling (the order of
+/// `skip_kinds` in the JSON outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Kept: the group's keeper.
+    Keeper,
+    /// Kept: in a reference folder.
+    Reference,
+    /// Kept: the keeper's RAW+JPEG twin (without `--pair-raw-jpeg`).
+    RawJpegPair,
+    /// Gone since the scan (or unreadable, or a broken link).
+    Gone,
+    /// Changed since the scan (size, mtime, content, or no longer a file).
+    Changed,
+    /// Resolves outside the scanned roots (a symbolic link).
+    OutsideRoots,
+    /// A symbolic link, and the action is not trash or delete.
+    Symlink,
+    /// The keeper's own file (a link to it).
+    SameFile,
+    /// Not byte-identical to the keeper, and a link was asked without `--to`.
+    NotIdentical,
+    /// A hard link cannot cross to the keeper's file system.
+    OtherFilesystem,
+    /// The whole group: the keeper is not as scanned.
+    KeeperChanged,
+    /// The whole group: the keeper is not a regular file.
+    KeeperNotAFile,
+    /// The whole group: the keeper resolves outside the roots.
+    KeeperOutsideRoots,
+    /// The whole group: its files could not be locked.
+    LockFailed,
+    /// Not a near-duplicate of the keeper when judged again from the files.
+    NotVerified,
+}
+
+impl StepKind {
+    /// The spelling in the JSON outcome.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Keeper => "keeper",
+            StepKind::Reference => "reference",
+            StepKind::RawJpegPair => "raw_jpeg_pair",
+            StepKind::Gone => "gone",
+            StepKind::Changed => "changed",
+            StepKind::OutsideRoots => "outside_roots",
+            StepKind::Symlink => "symlink",
+            StepKind::SameFile => "same_file",
+            StepKind::NotIdentical => "not_identical",
+            StepKind::OtherFilesystem => "other_filesystem",
+            StepKind::KeeperChanged => "keeper_changed",
+            StepKind::KeeperNotAFile => "keeper_not_a_file",
+            StepKind::KeeperOutsideRoots => "keeper_outside_roots",
+            StepKind::LockFailed => "lock_failed",
+            StepKind::NotVerified => "not_verified",
+        }
+    }
+}
+
+impl Ord for StepKind {
+    fn cmp(&self, other: &StepKind) -> std::cmp::Ordering {
+        self.name().cmp(other.name())
+    }
+}
+
+impl PartialOrd for StepKind {
+    fn partial_cmp(&self, other: &StepKind) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// One line of the outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub group: u64,
-    /// `keep` or the action.
-    pub op: String,
+    /// `keep`, the action, or `journal`.
+    pub op: StepOp,
     pub path: String,
     /// Where the file goes (move) or the keeper it is linked to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,17 +281,15 @@ pub struct Step {
     /// Why it was kept, skipped or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// A short key of the skip reason (`gone`, `changed`, `outside_roots`,
-    /// `symlink`, `same_file`, `not_identical`, `other_filesystem`,
-    /// `keeper_changed`, `not_verified`) or of the keep reason (`keeper`, `reference`).
+    /// A short key of the skip reason or of the keep reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<StepKind>,
 }
 
 /// The outcome of a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    pub action: String,
+    pub action: Action,
     pub dry_run: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<String>,
@@ -185,7 +303,7 @@ pub struct Summary {
     pub skipped: u64,
     pub failed: u64,
     /// Skips by kind.
-    pub skip_kinds: BTreeMap<String, u64>,
+    pub skip_kinds: BTreeMap<StepKind, u64>,
     /// Stopped early (Ctrl-C, or the journal could not be written).
     pub stopped: bool,
     pub steps: Vec<Step>,
@@ -267,14 +385,22 @@ pub fn apply(
         _ => None,
     };
     let mut summary = Summary {
-        action: opts.action.name().into(),
+        action: opts.action,
         dry_run: !opts.execute,
         journal: opts
             .journal
             .as_ref()
             .filter(|_| opts.execute)
             .map(|p| p.to_string_lossy().into_owned()),
-        ..Summary::default()
+        planned: 0,
+        acted: 0,
+        bytes_freed: 0,
+        kept: 0,
+        skipped: 0,
+        failed: 0,
+        skip_kinds: BTreeMap::new(),
+        stopped: false,
+        steps: Vec::new(),
     };
 
     // Every check first, before any change, to say what will be done. A
@@ -324,7 +450,10 @@ pub fn apply(
                 .collect();
             let held = lock::files(&paths, &mut |p: &Path| on(Event::Waiting { path: p }));
             let keeper = match held.failed() {
-                Some((p, e)) => Err((format!("cannot lock {}: {e}", p.display()), "lock_failed")),
+                Some((p, e)) => Err((
+                    format!("cannot lock {}: {e}", p.display()),
+                    StepKind::LockFailed,
+                )),
                 None => check_keeper(g, &plan).and_then(|k| {
                     if held.holds_file_at(&k.abs) {
                         Ok(k)
@@ -334,7 +463,7 @@ pub fn apply(
                                 "the keeper {} changed while it was being locked",
                                 g.keeper.member.path
                             ),
-                            "keeper_changed",
+                            StepKind::KeeperChanged,
                         ))
                     }
                 }),
@@ -371,10 +500,10 @@ pub fn apply(
                 }
                 Status::Skipped => {
                     summary.skipped += 1;
-                    *summary
-                        .skip_kinds
-                        .entry(step.kind.clone().unwrap_or_default())
-                        .or_default() += 1;
+                    // Every skip has a kind (`Decision::Skip`).
+                    if let Some(kind) = step.kind {
+                        *summary.skip_kinds.entry(kind).or_default() += 1;
+                    }
                 }
                 Status::Failed => summary.failed += 1,
             }
@@ -385,7 +514,7 @@ pub fn apply(
         };
         let base = |t: &Target| Step {
             group: g.id,
-            op: opts.action.name().into(),
+            op: opts.action.into(),
             path: t.member.path.clone(),
             to: None,
             bytes: t.member.bytes,
@@ -396,10 +525,10 @@ pub fn apply(
         push(
             &mut summary,
             Step {
-                op: "keep".into(),
+                op: StepOp::Keep,
                 status: Status::Keep,
                 reason: Some("keeper".into()),
-                kind: Some("keeper".into()),
+                kind: Some(StepKind::Keeper),
                 ..base(&g.keeper)
             },
         );
@@ -413,10 +542,10 @@ pub fn apply(
                     push(
                         &mut summary,
                         Step {
-                            op: "keep".into(),
+                            op: StepOp::Keep,
                             status: Status::Keep,
                             reason: Some(reason),
-                            kind: Some(kind.into()),
+                            kind: Some(kind),
                             ..base(t)
                         },
                     );
@@ -427,7 +556,7 @@ pub fn apply(
                         &mut summary,
                         Step {
                             reason: Some(reason),
-                            kind: Some(kind.into()),
+                            kind: Some(kind),
                             ..base(t)
                         },
                     );
@@ -471,7 +600,7 @@ pub fn apply(
                 .unwrap_or(0o644);
             let begin = Entry {
                 seq,
-                state: "begin".into(),
+                state: EntryState::Begin,
                 op: Some(opts.action),
                 path: Some(t.abs.clone()),
                 to: to.clone(),
@@ -517,7 +646,11 @@ pub fn apply(
             inj.checkpoint();
             let mark = Entry {
                 seq,
-                state: if result.is_ok() { "done" } else { "failed" }.into(),
+                state: if result.is_ok() {
+                    EntryState::Done
+                } else {
+                    EntryState::Failed
+                },
                 error: result.as_ref().err().map(|e| e.to_string()),
                 ..Entry::default()
             };
@@ -535,7 +668,7 @@ pub fn apply(
                 summary.failed += 1;
                 summary.steps.push(Step {
                     group: g.id,
-                    op: "journal".into(),
+                    op: StepOp::Journal,
                     path: opts
                         .journal
                         .as_ref()
@@ -554,4 +687,139 @@ pub fn apply(
         drop(held);
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+
+    /// Each value serialises to today's spelling and reads back as itself.
+    fn round_trip<T>(cases: &[(T, &str)])
+    where
+        T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        for (value, spelling) in cases {
+            let json = serde_json::to_string(value).unwrap();
+            assert_eq!(json, format!("\"{spelling}\""), "{value:?}");
+            let back: T = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, value);
+        }
+    }
+
+    #[test]
+    fn outcomes_keep_their_json_spellings() {
+        round_trip(&[
+            (Action::Move, "move"),
+            (Action::Trash, "trash"),
+            (Action::Hardlink, "hardlink"),
+            (Action::Symlink, "symlink"),
+            (Action::Delete, "delete"),
+        ]);
+        round_trip(&[
+            (Status::Keep, "keep"),
+            (Status::WouldDo, "would_do"),
+            (Status::Done, "done"),
+            (Status::Skipped, "skipped"),
+            (Status::Failed, "failed"),
+        ]);
+        round_trip(&[
+            (StepOp::Keep, "keep"),
+            (StepOp::Move, "move"),
+            (StepOp::Trash, "trash"),
+            (StepOp::Hardlink, "hardlink"),
+            (StepOp::Symlink, "symlink"),
+            (StepOp::Delete, "delete"),
+            (StepOp::Journal, "journal"),
+        ]);
+        let kinds = [
+            (StepKind::Keeper, "keeper"),
+            (StepKind::Reference, "reference"),
+            (StepKind::RawJpegPair, "raw_jpeg_pair"),
+            (StepKind::Gone, "gone"),
+            (StepKind::Changed, "changed"),
+            (StepKind::OutsideRoots, "outside_roots"),
+            (StepKind::Symlink, "symlink"),
+            (StepKind::SameFile, "same_file"),
+            (StepKind::NotIdentical, "not_identical"),
+            (StepKind::OtherFilesystem, "other_filesystem"),
+            (StepKind::KeeperChanged, "keeper_changed"),
+            (StepKind::KeeperNotAFile, "keeper_not_a_file"),
+            (StepKind::KeeperOutsideRoots, "keeper_outside_roots"),
+            (StepKind::LockFailed, "lock_failed"),
+            (StepKind::NotVerified, "not_verified"),
+        ];
+        round_trip(&kinds);
+        round_trip(&[
+            (UndoStatus::Restored, "restored"),
+            (UndoStatus::WouldRestore, "would_restore"),
+            (UndoStatus::NothingToDo, "nothing_to_do"),
+            (UndoStatus::AlreadyUndone, "already_undone"),
+            (UndoStatus::CannotRestore, "cannot_restore"),
+        ]);
+        round_trip(&[
+            (EntryState::Begin, "begin"),
+            (EntryState::Done, "done"),
+            (EntryState::Failed, "failed"),
+            (EntryState::Undone, "undone"),
+        ]);
+        for (a, spelling) in [
+            (Action::Move, "move"),
+            (Action::Trash, "trash"),
+            (Action::Hardlink, "hardlink"),
+            (Action::Symlink, "symlink"),
+            (Action::Delete, "delete"),
+        ] {
+            assert_eq!(a.name(), spelling);
+            assert_eq!(a.to_string(), spelling);
+            assert_eq!(StepOp::from(a).name(), spelling);
+        }
+        for (k, spelling) in kinds {
+            assert_eq!(k.name(), spelling);
+        }
+    }
+
+    #[test]
+    fn skip_kinds_are_counted_in_the_order_of_their_spelling() {
+        let mut counts: BTreeMap<StepKind, u64> = BTreeMap::new();
+        for k in [
+            StepKind::NotVerified,
+            StepKind::Changed,
+            StepKind::KeeperChanged,
+            StepKind::Gone,
+            StepKind::OutsideRoots,
+        ] {
+            counts.insert(k, 1);
+        }
+        assert_eq!(
+            serde_json::to_string(&counts).unwrap(),
+            r#"{"changed":1,"gone":1,"keeper_changed":1,"not_verified":1,"outside_roots":1}"#
+        );
+        let back: BTreeMap<StepKind, u64> =
+            serde_json::from_str(r#"{"gone":2,"not_verified":3}"#).unwrap();
+        assert_eq!(back[&StepKind::NotVerified], 3);
+    }
+
+    #[test]
+    fn a_journal_written_today_reads_back() {
+        let begin = r#"{"seq":3,"state":"begin","op":"hardlink","path":"/p/b.jpg","keeper":"/p/a.jpg","tmp":"/p/.neardup-3-b.jpg.tmp","content":"5:00","bytes":5,"mtime_ns":1,"mode":420,"time":2}"#;
+        let e: Entry = serde_json::from_str(begin).unwrap();
+        assert_eq!(
+            (e.seq, e.state, e.op),
+            (3, EntryState::Begin, Some(Action::Hardlink))
+        );
+        assert_eq!(serde_json::to_string(&e).unwrap(), begin);
+        for (line, state) in [
+            (r#"{"seq":3,"state":"done"}"#, EntryState::Done),
+            (
+                r#"{"seq":3,"state":"failed","error":"x"}"#,
+                EntryState::Failed,
+            ),
+            (r#"{"seq":3,"state":"undone"}"#, EntryState::Undone),
+        ] {
+            let e: Entry = serde_json::from_str(line).unwrap();
+            assert_eq!(e.state, state);
+            assert_eq!(serde_json::to_string(&e).unwrap(), line);
+        }
+    }
 }

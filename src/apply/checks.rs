@@ -4,7 +4,7 @@
 
 use super::fs::{destination, free_name};
 use super::plan::{canonical_prefix, resolved, Plan, PlannedGroup, Target};
-use super::{Action, ApplyOptions};
+use super::{Action, ApplyOptions, StepKind};
 use crate::report::Member;
 use std::collections::HashSet;
 use std::fs;
@@ -34,16 +34,16 @@ pub(super) fn unchanged(
     abs: &Path,
     m: &Member,
     hash: bool,
-) -> std::result::Result<(), (String, &'static str)> {
+) -> std::result::Result<(), (String, StepKind)> {
     let meta = match fs::metadata(abs) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(("gone since the scan".into(), "gone"))
+            return Err(("gone since the scan".into(), StepKind::Gone))
         }
-        Err(e) => return Err((format!("cannot read: {e}"), "gone")),
+        Err(e) => return Err((format!("cannot read: {e}"), StepKind::Gone)),
     };
     if !meta.is_file() {
-        return Err(("no longer a file".into(), "changed"));
+        return Err(("no longer a file".into(), StepKind::Changed));
     }
     if meta.len() != m.bytes {
         return Err((
@@ -52,20 +52,20 @@ pub(super) fn unchanged(
                 m.bytes,
                 meta.len()
             ),
-            "changed",
+            StepKind::Changed,
         ));
     }
     if Some(crate::cache::mtime_ns(&meta)) != m.mtime_ns {
         return Err((
             "changed since the scan (modification time)".into(),
-            "changed",
+            StepKind::Changed,
         ));
     }
     if hash {
         match content_of(abs) {
             Ok(c) if Some(&c) == m.content.as_ref() => {}
-            Ok(_) => return Err(("changed since the scan (content)".into(), "changed")),
-            Err(e) => return Err((format!("cannot read: {e}"), "gone")),
+            Ok(_) => return Err(("changed since the scan (content)".into(), StepKind::Changed)),
+            Err(e) => return Err((format!("cannot read: {e}"), StepKind::Gone)),
         }
     }
     Ok(())
@@ -107,11 +107,11 @@ pub(super) fn same_device(a: &Path, b: &Path) -> bool {
 pub(super) enum Decision {
     Keep {
         reason: String,
-        kind: &'static str,
+        kind: StepKind,
     },
     Skip {
         reason: String,
-        kind: &'static str,
+        kind: StepKind,
     },
     /// Passes every check: act on it (`to`: the move's destination, or
     /// the links' backup of a member not identical to the keeper).
@@ -122,7 +122,7 @@ pub(super) enum Decision {
 }
 
 /// Why a whole group is left alone (its keeper cannot be relied on).
-pub(super) type GroupRefusal = (String, &'static str);
+pub(super) type GroupRefusal = (String, StepKind);
 
 /// The keeper's real file: the keeper itself, or the file its symbolic
 /// link leads to, when that is a regular file inside the roots and still
@@ -137,13 +137,13 @@ pub(super) fn check_keeper(
     let real = fs::canonicalize(&k.abs).map_err(|_| {
         (
             format!("the keeper {name} is not as scanned (gone since the scan, or a broken link)"),
-            "keeper_changed",
+            StepKind::KeeperChanged,
         )
     })?;
     let meta = fs::metadata(&real).map_err(|e| {
         (
             format!("the keeper {name} is not as scanned (cannot read: {e})"),
-            "keeper_changed",
+            StepKind::KeeperChanged,
         )
     })?;
     if !meta.is_file() {
@@ -152,7 +152,7 @@ pub(super) fn check_keeper(
                 "the keeper {name} is not a regular file (it leads to {})",
                 real.display()
             ),
-            "keeper_not_a_file",
+            StepKind::KeeperNotAFile,
         ));
     }
     if !plan.canon_roots.iter().any(|r| real.starts_with(r)) {
@@ -161,13 +161,13 @@ pub(super) fn check_keeper(
                 "the keeper {name} resolves to {}, outside the roots: no real copy would stay inside them",
                 real.display()
             ),
-            "keeper_outside_roots",
+            StepKind::KeeperOutsideRoots,
         ));
     }
     unchanged(&real, &k.member, true).map_err(|(why, _)| {
         (
             format!("the keeper {name} is not as scanned ({why})"),
-            "keeper_changed",
+            StepKind::KeeperChanged,
         )
     })?;
     let mut t = k.clone();
@@ -190,7 +190,7 @@ pub(super) fn decide(
     if is_reference(t, plan) {
         return Decision::Keep {
             reason: "in a reference folder".into(),
-            kind: "reference",
+            kind: StepKind::Reference,
         };
     }
     let keeper = match keeper {
@@ -198,14 +198,14 @@ pub(super) fn decide(
         Err((why, kind)) => {
             return Decision::Skip {
                 reason: format!("{why}: nothing in this group is touched"),
-                kind,
+                kind: *kind,
             }
         }
     };
     if !opts.pair_raw_jpeg && g.raw_jpeg_twins.contains(&t.member.path) {
         return Decision::Keep {
             reason: "the RAW+JPEG twin of the keeper (give --pair-raw-jpeg to act on it)".into(),
-            kind: "raw_jpeg_pair",
+            kind: StepKind::RawJpegPair,
         };
     }
     if let Err((reason, kind)) = check_target(t, keeper, plan, opts) {
@@ -218,7 +218,7 @@ pub(super) fn decide(
         if let Err(reason) = v.check(g.id, &keeper.abs, &keeper.member, &t.abs, &t.member) {
             return Decision::Skip {
                 reason,
-                kind: "not_verified",
+                kind: StepKind::NotVerified,
             };
         }
     }
@@ -233,7 +233,7 @@ pub(super) fn decide(
             None => {
                 return Decision::Skip {
                     reason: "not byte-identical to the keeper: a link would lose its own pixels (give --to DIR to move it there first)".into(),
-                    kind: "not_identical",
+                    kind: StepKind::NotIdentical,
                 }
             }
         },
@@ -269,37 +269,40 @@ pub(super) fn check_target(
     keeper: &Target,
     plan: &Plan,
     opts: &ApplyOptions,
-) -> std::result::Result<(), (String, &'static str)> {
+) -> std::result::Result<(), (String, StepKind)> {
     let lmeta = match fs::symlink_metadata(&t.abs) {
         Ok(m) => m,
-        Err(_) => return Err(("gone since the scan".into(), "gone")),
+        Err(_) => return Err(("gone since the scan".into(), StepKind::Gone)),
     };
     let Some((here, target)) = resolved(&t.abs) else {
-        return Err(("gone since the scan (or a broken link)".into(), "gone"));
+        return Err((
+            "gone since the scan (or a broken link)".into(),
+            StepKind::Gone,
+        ));
     };
     let inside = |p: &Path| plan.canon_roots.iter().any(|r| p.starts_with(r));
     if !inside(&here) || !inside(&target) {
         return Err((
             "resolves outside the scanned roots (a symbolic link): not touched".into(),
-            "outside_roots",
+            StepKind::OutsideRoots,
         ));
     }
     if lmeta.file_type().is_symlink() && !matches!(opts.action, Action::Trash | Action::Delete) {
         return Err((
             "is a symbolic link: only trash and delete act on links".into(),
-            "symlink",
+            StepKind::Symlink,
         ));
     }
     if same_file(&t.abs, &keeper.abs) {
         return Err((
             "is the keeper's own file (a link to it): nothing to do".into(),
-            "same_file",
+            StepKind::SameFile,
         ));
     }
     if opts.action == Action::Hardlink && !same_device(&t.abs, &keeper.abs) {
         return Err((
             "on another file system than the keeper: a hard link cannot cross".into(),
-            "other_filesystem",
+            StepKind::OtherFilesystem,
         ));
     }
     unchanged(&t.abs, &t.member, true)

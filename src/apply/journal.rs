@@ -16,13 +16,25 @@ pub const JOURNAL_VERSION: u32 = 1;
 /// The largest journal undo reads (a regular file, never a FIFO or device).
 pub const JOURNAL_CAP: u64 = 4 << 30;
 
+/// The state a journal line records for its change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// Written before the change.
+    #[default]
+    Begin,
+    Done,
+    /// Nothing was changed.
+    Failed,
+    /// Written by undo.
+    Undone,
+}
+
 /// One journal line.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub seq: u64,
-    /// `begin` (written before the change), `done`, `failed` (nothing was
-    /// changed), `undone` (written by undo).
-    pub state: String,
+    pub state: EntryState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<Action>,
     /// The member acted on (absolute).

@@ -4,7 +4,7 @@ use super::checks::content_of;
 use super::checks::same_file;
 use super::faults::Injector;
 use super::fs::{copy_verified, move_file, parent, sync_dir};
-use super::journal::{read_journal, Entry, Journal};
+use super::journal::{read_journal, Entry, EntryState, Journal};
 use super::lock;
 use super::Action;
 use crate::error::{Error, Result};
@@ -15,14 +15,26 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What undo did (or would do) with one journal entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndoStatus {
+    Restored,
+    /// Dry run: would be restored.
+    WouldRestore,
+    /// The change was never made (or nothing of it is left to undo).
+    NothingToDo,
+    /// Undone by an earlier run.
+    AlreadyUndone,
+    CannotRestore,
+}
+
+/// What undo did (or would do) with one journal entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UndoStep {
     pub seq: u64,
     pub op: Action,
     pub path: String,
-    /// `restored` (or `would_restore`), `nothing_to_do`, `already_undone`,
-    /// `cannot_restore`.
-    pub status: String,
+    pub status: UndoStatus,
     pub detail: String,
 }
 
@@ -74,12 +86,12 @@ pub fn undo(
     };
     let (_header, entries, torn) = read;
     let mut begins: BTreeMap<u64, Entry> = BTreeMap::new();
-    let mut states: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut states: HashMap<u64, Vec<EntryState>> = HashMap::new();
     for e in entries {
-        if e.state == "begin" {
+        if e.state == EntryState::Begin {
             begins.insert(e.seq, e);
         } else {
-            states.entry(e.seq).or_default().push(e.state.clone());
+            states.entry(e.seq).or_default().push(e.state);
         }
     }
     let inj = Injector::default();
@@ -96,16 +108,8 @@ pub fn undo(
         let (Some(op), Some(path)) = (e.op, e.path.clone()) else {
             continue;
         };
-        let mut step = UndoStep {
-            seq: *seq,
-            op,
-            path: path.to_string_lossy().into_owned(),
-            status: String::new(),
-            detail: String::new(),
-        };
-        if st.iter().any(|s| s == "undone") {
-            step.status = "already_undone".into();
-            step.detail = "undone by an earlier run".into();
+        let (status, detail) = if st.contains(&EntryState::Undone) {
+            (UndoStatus::AlreadyUndone, "undone by an earlier run".into())
         } else {
             // The entry's files stay locked while it is restored.
             let held = if execute {
@@ -124,31 +128,36 @@ pub fn undo(
             drop(held);
             match result {
                 Ok(Restore::Restored(d)) => {
-                    step.status = if execute { "restored" } else { "would_restore" }.into();
-                    step.detail = d;
                     if let Some(j) = journal.as_mut() {
                         j.write(&Entry {
                             seq: *seq,
-                            state: "undone".into(),
+                            state: EntryState::Undone,
                             ..Entry::default()
                         })?;
                     }
+                    let status = if execute {
+                        UndoStatus::Restored
+                    } else {
+                        UndoStatus::WouldRestore
+                    };
+                    (status, d)
                 }
-                Ok(Restore::Nothing(d)) => {
-                    step.status = "nothing_to_do".into();
-                    step.detail = d;
-                }
-                Err(d) => {
-                    step.status = "cannot_restore".into();
-                    step.detail = d;
-                }
+                Ok(Restore::Nothing(d)) => (UndoStatus::NothingToDo, d),
+                Err(d) => (UndoStatus::CannotRestore, d),
             }
-        }
-        match step.status.as_str() {
-            "restored" | "would_restore" => summary.restored += 1,
-            "nothing_to_do" => summary.nothing_to_do += 1,
-            "already_undone" => summary.already_undone += 1,
-            _ => summary.cannot_restore += 1,
+        };
+        let step = UndoStep {
+            seq: *seq,
+            op,
+            path: path.to_string_lossy().into_owned(),
+            status,
+            detail,
+        };
+        match step.status {
+            UndoStatus::Restored | UndoStatus::WouldRestore => summary.restored += 1,
+            UndoStatus::NothingToDo => summary.nothing_to_do += 1,
+            UndoStatus::AlreadyUndone => summary.already_undone += 1,
+            UndoStatus::CannotRestore => summary.cannot_restore += 1,
         }
         on(&step);
         summary.steps.push(step);
