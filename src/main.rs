@@ -687,11 +687,15 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
             Status::Keep => "keep".to_string(),
             Status::Skipped => "skip".to_string(),
             Status::Failed => "FAILED".to_string(),
-            Status::WouldDo | Status::Done => step.op.clone(),
+            Status::WouldDo | Status::Done => step.op.name().to_string(),
         };
         let mut line = format!("{verb:<8} {}", report::escape_name(&step.path));
         if let Some(to) = &step.to {
-            let arrow = if step.op == "move" { "->" } else { "=>" };
+            let arrow = if step.op == apply::StepOp::Move {
+                "->"
+            } else {
+                "=>"
+            };
             line.push_str(&format!(" {arrow} {}", report::escape_name(to)));
         }
         if let Some(why) = &step.reason {
@@ -767,7 +771,7 @@ fn apply_inner(args: &ApplyArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
     let kinds: Vec<String> = summary
         .skip_kinds
         .iter()
-        .map(|(k, n)| format!("{n} {}", k.replace('_', " ")))
+        .map(|(k, n)| format!("{n} {}", k.name().replace('_', " ")))
         .collect();
     let skipped = if kinds.is_empty() {
         format!("{} skipped", summary.skipped)
@@ -846,6 +850,7 @@ fn run_undo(args: &UndoArgs) -> i32 {
 }
 
 fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
+    use neardup::apply::UndoStatus;
     let json = args.json;
     let dry = !args.execute;
     // As in apply: a closed stdout does not stop --execute; a dry run stops.
@@ -857,12 +862,12 @@ fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
             if json {
                 return;
             }
-            let verb = match s.status.as_str() {
-                "restored" => "restored",
-                "would_restore" => "restore",
-                "nothing_to_do" => "nothing",
-                "already_undone" => "undone",
-                _ => "CANNOT",
+            let verb = match s.status {
+                UndoStatus::Restored => "restored",
+                UndoStatus::WouldRestore => "restore",
+                UndoStatus::NothingToDo => "nothing",
+                UndoStatus::AlreadyUndone => "undone",
+                UndoStatus::CannotRestore => "CANNOT",
             };
             out.line(&format!(
                 "{verb:<8} {} {}: {}",
@@ -873,7 +878,7 @@ fn undo_inner(args: &UndoArgs, cancel: &AtomicBool) -> anyhow::Result<i32> {
             if dry && out.closed {
                 cancel.store(true, Ordering::SeqCst);
             }
-            if s.status == "cannot_restore" {
+            if s.status == UndoStatus::CannotRestore {
                 eprintln!("warning: {}: {}", s.path, s.detail);
             }
         },

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use image::{imageops, ImageFormat};
-use neardup::apply::{Status, Step, Summary};
+use neardup::apply::{Status, Step, StepKind, Summary};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,7 @@ fn step<'a>(summary: &'a Summary, name: &str) -> &'a Step {
 fn not_verified(summary: &Summary, name: &str) -> String {
     let st = step(summary, name);
     assert_eq!(st.status, Status::Skipped, "{st:?}");
-    assert_eq!(st.kind.as_deref(), Some("not_verified"), "{st:?}");
+    assert_eq!(st.kind, Some(StepKind::NotVerified), "{st:?}");
     st.reason.clone().unwrap()
 }
 
@@ -183,7 +183,7 @@ fn delete_and_check(plan: &Path, copies: &[PathBuf], journal: &Path) {
         not_verified(&done, c.file_name().unwrap().to_str().unwrap());
     }
     assert_eq!(
-        done.skip_kinds.get("not_verified"),
+        done.skip_kinds.get(&StepKind::NotVerified),
         Some(&(copies.len() as u64))
     );
     assert_eq!(step(&done, "honest/scene_small.jpg").status, Status::Done);
