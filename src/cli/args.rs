@@ -41,6 +41,17 @@ pub enum Command {
     Cache(CacheCommand),
     /// List the file formats this build reads (HEIC/AVIF need the `heif` feature).
     Formats(FormatsArgs),
+    /// Print a shell completion script to standard output (see the README to install it).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to standard output: `neardup man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +78,11 @@ Exit codes:
   2    usage error or a file that is not a neardup journal: nothing was touched
   130  interrupted (Ctrl-C)
 A closed standard output does not stop --execute (a dry run stops quietly, 0).";
+
+/// Every `Exit codes:` paragraph of `--help` (a test checks them against
+/// [`super::exit::ExitCode`]).
+#[cfg(test)]
+pub const EXIT_CODE_TEXTS: [&str; 3] = [EXIT_CODES, APPLY_EXIT_CODES, UNDO_EXIT_CODES];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ActionArg {
@@ -337,4 +353,65 @@ pub struct ScanArgs {
     /// No progress bars and no summary (warnings are still printed).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every argument of every subcommand (hidden ones aside) says what it
+    /// is for in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", a.get_id()));
+                }
+            }
+            for s in cmd.get_subcommands() {
+                if s.get_about().is_none() && s.get_long_about().is_none() {
+                    missing.push(format!("{path} {}", s.get_name()));
+                }
+                walk(s, &format!("{path} {}", s.get_name()), missing);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "neardup", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
+
+    /// The lines of `neardup apply --help` from the flag's line to the next
+    /// flag's.
+    fn help_of(help: &str, flag: &str) -> String {
+        let mut lines = help
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(flag));
+        let first = lines.next().unwrap_or_default().to_string();
+        let rest: Vec<&str> = lines
+            .take_while(|l| !l.trim_start().starts_with('-') && !l.trim().is_empty())
+            .collect();
+        format!("{first}\n{}", rest.join("\n"))
+    }
+
+    /// `--pair-raw-jpeg` and `--json` each show their own text.
+    #[test]
+    fn apply_help_gives_each_flag_its_own_text() {
+        let mut cmd = Cli::command();
+        let apply = cmd.find_subcommand_mut("apply").expect("apply");
+        let help = apply.render_long_help().to_string();
+        let pair = help_of(&help, "--pair-raw-jpeg");
+        assert!(pair.contains("RAW+JPEG twin"), "{pair}");
+        assert!(!pair.contains("JSON"), "{pair}");
+        let json = help_of(&help, "--json");
+        assert!(json.contains("Print the outcome as JSON"), "{json}");
+    }
 }
