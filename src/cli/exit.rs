@@ -26,6 +26,7 @@ pub enum ExitCode {
 
 impl ExitCode {
     /// Every code, in increasing order.
+    #[cfg(test)]
     pub const ALL: [ExitCode; 4] = [
         ExitCode::Success,
         ExitCode::Failure,

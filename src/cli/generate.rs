@@ -19,7 +19,9 @@ pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
 /// stream that `man -l` reads.
 pub fn man() -> std::io::Result<Vec<u8>> {
     fn pages(cmd: &clap::Command, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        clap_mangen::Man::new(cmd.clone()).render(buf)?;
+        clap_mangen::Man::new(cmd.clone())
+            .source(concat!("neardup ", env!("CARGO_PKG_VERSION")))
+            .render(buf)?;
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
             pages(sub, buf)?;
         }
@@ -79,11 +81,11 @@ mod tests {
         assert!(page.contains(".TH neardup 1"));
         for name in subcommands() {
             assert!(
-                page.contains(&format!(".TH neardup\\-{name} 1")),
+                page.contains(&format!(".TH neardup-{name} 1")),
                 "no page for {name}"
             );
         }
-        assert!(page.contains(".TH neardup\\-cache\\-prune 1"));
+        assert!(page.contains(".TH neardup-cache-prune 1"));
         // Read it with man(1) where there is one (not required).
         let path = std::env::temp_dir().join(format!("neardup-man-{}.1", std::process::id()));
         std::fs::write(&path, &page).unwrap();
@@ -96,7 +98,7 @@ mod tests {
         {
             if out.status.success() {
                 let text = String::from_utf8_lossy(&out.stdout);
-                assert!(text.contains("neardup-apply"), "{text}");
+                assert!(text.contains("Carry out a plan"), "{text}");
             }
         }
         let _ = std::fs::remove_file(&path);
