@@ -1,0 +1,88 @@
+//! `neardup explain A B`: the decision on one pair, and every number behind it.
+
+use super::args::ExplainArgs;
+use super::exit::ExitCode;
+use super::out::emit;
+use neardup::{model::ModelSource, report, scan, Error};
+
+pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    explain(args)?;
+    Ok(ExitCode::Success)
+}
+
+fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
+    let model = match &args.model {
+        Some(p) => ModelSource::from_path(p)?,
+        None => ModelSource::bundled()?,
+    };
+    let threshold = args
+        .threshold
+        .or(model.sidecar.default_threshold)
+        .unwrap_or(scan::DEFAULT_THRESHOLD);
+    if !(threshold > 0.0 && threshold < 2.0) {
+        return Err(Error::Param(format!("--threshold must be in (0, 2), got {threshold}")).into());
+    }
+    let rules = neardup::decide::Rules::new(args.mode.into(), threshold);
+    let e = neardup::explain::explain(&args.a, &args.b, &model, &rules, Default::default())?;
+    if args.json {
+        return emit(format!("{}\n", serde_json::to_string_pretty(&e)?).as_bytes());
+    }
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut o = String::new();
+    for (name, p) in [("A", &e.a), ("B", &e.b)] {
+        outln!(
+            o,
+            "{name}: {} ({}×{}, {}, {})",
+            report::escape_name(&p.path),
+            p.width,
+            p.height,
+            report::escape_name(&p.format),
+            report::human_bytes(p.bytes)
+        );
+    }
+    outln!(
+        o,
+        "cosine distance:  {:.4} (threshold {})",
+        e.distance,
+        rules.threshold
+    );
+    outln!(o, "same bytes:       {}", yes_no(e.same_bytes));
+    match e.same_pixels {
+        Some(b) => outln!(o, "same pixels:      {}", yes_no(b)),
+        None => outln!(
+            o,
+            "same pixels:      not checked (only for distance <= {} and equal sizes)",
+            rules.same_pixels_radius
+        ),
+    }
+    outln!(
+        o,
+        "geometric check:  {} inliers (needs {}; ORB {} features at {} px, ratio {}, RANSAC {} px)",
+        e.inliers,
+        rules.min_inliers,
+        rules.geo_features,
+        rules.geo_long_side,
+        rules.ratio,
+        rules.reproj_px
+    );
+    match e.label {
+        Some(l) => outln!(
+            o,
+            "verdict:          near-duplicates, {}: {}",
+            l.as_str(),
+            report::escape_name(&e.why)
+        ),
+        None => outln!(
+            o,
+            "verdict:          not near-duplicates: {}",
+            report::escape_name(&e.why)
+        ),
+    }
+    outln!(
+        o,
+        "note: in a scan the geometric check runs for each photo's {} nearest neighbours closer than {}, \
+         and groups form by average linkage (see the README).",
+        rules.neighbours, rules.geo_radius
+    );
+    emit(o.as_bytes())
+}
