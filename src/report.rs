@@ -40,6 +40,8 @@
 //! - `stats.seconds` is present only with `--timings`: everything else is the
 //!   same bytes for the same input and flags.
 
+pub mod build;
+
 use crate::decode::SkipKind;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
