@@ -1,190 +1,336 @@
-//! The embedding stage: runs the CNN with tract and returns an L2-normalised
-//! vector per photo. This is the only module that knows tract.
+//! The embedding stage: every walked file decoded and embedded, the cache
+//! first ([`embed`] → [`Embedded`]). The model runs in [`tract`], the only
+//! module that knows tract; the stage sees it through the small [`Embed`]
+//! trait, so that tests can pass a fake embedder and run without the model.
 
+mod tract;
+
+pub use tract::{Embedder, LazyEmbedder};
+
+use crate::cache::{self, Cache};
+use crate::decode::{self, Geometry, Limits, SkipKind, SkipReason};
 use crate::error::{Error, Result};
-use crate::model::{ModelSource, Sidecar};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use crate::index::Embeddings;
+use crate::meta::{self, Meta};
+use crate::open;
+use crate::progress::Progress;
+use crate::report;
+use crate::thumbs::{self, Spool};
+use crate::walk::{FileEntry, WalkOutput};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tract_onnx::prelude::*;
 
-type Plan = Arc<TypedRunnableModel>;
-
-/// A loaded, optimised model. Shared by reference between threads: each
-/// call runs one image on the calling thread.
-pub struct Embedder {
-    plan: Plan,
-    sidecar: Sidecar,
-    dim: usize,
-}
-
-impl Embedder {
-    /// Load and optimise the model once.
-    pub fn load(source: &ModelSource) -> Result<Embedder> {
-        source.verify()?;
-        let sc = &source.sidecar;
-        let merr = |e: TractError| Error::Model(format!("{}: {e:#}", sc.name));
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut &source.bytes[..])
-            .map_err(merr)?;
-        let (w, h) = (sc.input.width as usize, sc.input.height as usize);
-        // Select the declared input and output by name.
-        let input = model
-            .input_outlets()
-            .map_err(merr)?
-            .iter()
-            .position(|o| model.node(o.node).name == sc.input.name)
-            .ok_or_else(|| {
-                Error::Model(format!("the model has no input named {:?}", sc.input.name))
-            })?;
-        let input_outlet = model.input_outlets().map_err(merr)?[input];
-        model.set_input_outlets(&[input_outlet]).map_err(merr)?;
-        let output = model
-            .find_outlet_label(&sc.output.name)
-            .or_else(|| {
-                model
-                    .node_by_name(&sc.output.name)
-                    .ok()
-                    .map(|n| OutletId::new(n.id, 0))
-            })
-            .ok_or_else(|| {
-                Error::Model(format!(
-                    "the model has no output named {:?}",
-                    sc.output.name
-                ))
-            })?;
-        model.select_output_outlets(&[output]).map_err(merr)?;
-        model
-            .set_input_fact(0, f32::fact([1, 3, h, w]).into())
-            .map_err(merr)?;
-        let plan = model
-            .into_optimized()
-            .map_err(merr)?
-            .into_runnable()
-            .map_err(merr)?;
-        let mut e = Embedder {
-            plan,
-            sidecar: sc.clone(),
-            dim: 0,
-        };
-        // One run on a blank image: learns the vector size and fails early
-        // on a model whose output does not fit the sidecar.
-        let probe = e.raw(&vec![128u8; w * h * 3])?;
-        if probe.is_empty() {
-            return Err(Error::Model("the model's output is empty".into()));
-        }
-        e.dim = probe.len();
-        Ok(e)
-    }
-
-    /// Length of the vectors this model produces.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    /// Embed one photo given as `width * height` RGB pixels in display
-    /// orientation (what [`crate::decode::prepare`] returns). The result is
-    /// L2-normalised.
-    pub fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>> {
-        let mut v = self.raw(rgb)?;
-        l2_normalise(&mut v);
-        Ok(v)
-    }
-
-    fn raw(&self, rgb: &[u8]) -> Result<Vec<f32>> {
-        let i = &self.sidecar.input;
-        let (w, h) = (i.width as usize, i.height as usize);
-        if rgb.len() != w * h * 3 {
-            return Err(Error::Inference(format!(
-                "expected {} bytes of pixels, got {}",
-                w * h * 3,
-                rgb.len()
-            )));
-        }
-        let bgr = i.color == "BGR";
-        let mut data = vec![0f32; 3 * w * h];
-        for c in 0..3 {
-            let src_c = if bgr { 2 - c } else { c };
-            let (mul, add) = (i.scale / i.std[c], -i.mean[c] / i.std[c]);
-            let plane = &mut data[c * w * h..(c + 1) * w * h];
-            for (k, out) in plane.iter_mut().enumerate() {
-                *out = rgb[k * 3 + src_c] as f32 * mul + add;
-            }
-        }
-        let tensor = Tensor::from_shape(&[1, 3, h, w], &data)
-            .map_err(|e| Error::Inference(e.to_string()))?;
-        self.run(tensor)
-    }
-
-    /// Run the graph on an input tensor `[1, 3, H, W]` that is already
-    /// normalised, and pool the output into a vector (not normalised).
-    pub fn run_tensor(&self, data: &[f32]) -> Result<Vec<f32>> {
-        let i = &self.sidecar.input;
-        let tensor = Tensor::from_shape(&[1, 3, i.height as usize, i.width as usize], data)
-            .map_err(|e| Error::Inference(e.to_string()))?;
-        self.run(tensor)
-    }
-
-    fn run(&self, tensor: Tensor) -> Result<Vec<f32>> {
-        let ierr = |e: TractError| Error::Inference(format!("{e:#}"));
-        let out = self.plan.run(tvec!(tensor.into())).map_err(ierr)?;
-        let view = out[0].to_plain_array_view::<f32>().map_err(ierr)?;
-        let shape = view.shape().to_vec();
-        let flat: Vec<f32> = view.iter().copied().collect();
-        match (self.sidecar.output.pooling.as_str(), shape.len()) {
-            ("none", _) => Ok(flat),
-            ("gap", 4) => {
-                let (c, hw) = (shape[1], shape[2] * shape[3]);
-                Ok((0..c)
-                    .map(|k| flat[k * hw..(k + 1) * hw].iter().sum::<f32>() / hw as f32)
-                    .collect())
-            }
-            (p, r) => Err(Error::Model(format!(
-                "pooling {p:?} does not fit an output of rank {r}"
-            ))),
-        }
-    }
-}
-
-/// An [`Embedder`] loaded on first use and shared by every stage that may
-/// need it: a scan served entirely by the cache never loads the model, and
-/// one that needs it loads it once.
-pub struct LazyEmbedder<'a> {
-    model: &'a ModelSource,
-    cell: OnceLock<std::result::Result<Embedder, String>>,
-    load_ns: AtomicU64,
-}
-
-impl<'a> LazyEmbedder<'a> {
-    pub fn new(model: &'a ModelSource) -> Self {
-        LazyEmbedder {
-            model,
-            cell: OnceLock::new(),
-            load_ns: AtomicU64::new(0),
-        }
-    }
-
-    pub fn model(&self) -> &'a ModelSource {
-        self.model
-    }
-
-    /// The embedder, loading it now if this is the first call.
-    pub fn get(&self) -> std::result::Result<&Embedder, String> {
-        self.cell
-            .get_or_init(|| {
-                let t = Instant::now();
-                let e = Embedder::load(self.model).map_err(|e| e.to_string());
-                self.load_ns
-                    .store(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                e
-            })
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-
+/// What the embed stage needs of a model: L2-normalised vectors of prepared
+/// photos. [`LazyEmbedder`] (tract, loaded on first use) implements it; tests
+/// implement it with a fake.
+pub trait Embed: Sync {
+    /// Make the model ready (loading it if needed). An error fails the run.
+    fn ready(&self) -> std::result::Result<(), String>;
+    /// The L2-normalised vector of one photo given as RGB pixels in display
+    /// orientation (what [`decode::prepare`] returns). An error skips the
+    /// photo.
+    fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>>;
+    /// Length of the vectors (makes the model ready).
+    fn dim(&self) -> std::result::Result<usize, String>;
     /// Time spent loading the model (zero when it was never loaded).
-    pub fn load_time(&self) -> Duration {
-        Duration::from_nanos(self.load_ns.load(Ordering::Relaxed))
+    fn load_time(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl Embed for LazyEmbedder<'_> {
+    fn ready(&self) -> std::result::Result<(), String> {
+        self.get().map(|_| ())
+    }
+    fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>> {
+        self.get().map_err(Error::Model)?.embed(rgb)
+    }
+    fn dim(&self) -> std::result::Result<usize, String> {
+        self.get().map(Embedder::dim)
+    }
+    fn load_time(&self) -> Duration {
+        LazyEmbedder::load_time(self)
+    }
+}
+
+/// A photo that was embedded.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    pub file: FileEntry,
+    pub width: u32,
+    pub height: u32,
+    pub format: &'static str,
+    /// Size and BLAKE3 hash of the file's bytes (see [`cache::content_key`]).
+    pub content: String,
+    /// What its EXIF says.
+    pub meta: Meta,
+}
+
+/// The photos found under the roots and their vectors.
+#[derive(Debug)]
+pub struct Embedded {
+    /// Photos in path order; `vectors.row(i)` belongs to `photos[i]`.
+    pub photos: Vec<Photo>,
+    pub vectors: Embeddings,
+    /// Files not used (the walk's skips and this stage's), sorted by path.
+    pub skipped: Vec<(PathBuf, SkipReason)>,
+    pub files_seen: u64,
+    /// Seconds spent decoding and embedding, summed over threads.
+    pub decode_thread_s: f64,
+    pub embed_thread_s: f64,
+    /// The thumbnails made while decoding, with [`EmbedOptions::thumbnails`].
+    pub thumbs: Option<Spool>,
+}
+
+/// What shapes the embed stage.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedOptions {
+    /// The model's input geometry.
+    pub geometry: Geometry,
+    pub limits: Limits,
+    /// Make thumbnails from the decoded pixels.
+    pub thumbnails: bool,
+}
+
+enum Outcome {
+    Photo(Photo, Vec<f32>),
+    Skip(PathBuf, SkipReason),
+    /// The model could not be loaded: the whole run fails.
+    Fatal(String),
+}
+
+/// Decode and embed every walked file (the embed stage), the cache first.
+pub fn embed(
+    walked: WalkOutput,
+    opts: EmbedOptions,
+    embedder: &dyn Embed,
+    cache: &Cache,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Embedded> {
+    // Decode and embed, one photo per task on every core. The model is
+    // loaded on first need: a rescan served by the cache never loads it.
+    let geo = opts.geometry;
+    let decode_ns = AtomicU64::new(0);
+    let embed_ns = AtomicU64::new(0);
+    let spool = if opts.thumbnails { Spool::new() } else { None };
+    let outcomes: Vec<Outcome> = walked
+        .files
+        .par_iter()
+        .map(|file| {
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            // The EXIF metadata, from the cache or the bytes (read again
+            // when a warm scan did not read them and the cache lacks it).
+            let meta_of = |content: &str, bytes: Option<&[u8]>| -> Meta {
+                if let Some(m) = cache
+                    .get_fact(meta::FACT_KIND, content)
+                    .and_then(|b| Meta::from_bytes(&b))
+                {
+                    return m;
+                }
+                let read;
+                let bytes = match bytes {
+                    Some(b) => b,
+                    None => match reread(&file.path) {
+                        Ok(b) if cache::content_key(&b) == content => {
+                            read = b;
+                            &read[..]
+                        }
+                        _ => return Meta::default(),
+                    },
+                };
+                let m = meta::read(bytes);
+                cache.put_fact(meta::FACT_KIND, content, m.to_bytes());
+                m
+            };
+            let photo = |e: &cache::Entry, content: String, meta: Meta| Photo {
+                file: file.clone(),
+                width: e.width,
+                height: e.height,
+                format: decode::format_static(&e.format),
+                content,
+                meta,
+            };
+            // Fast path: same path, size and mtime as last time.
+            if let Some(content) = cache.content_at(&file.path, file.bytes, file.mtime_ns) {
+                if let Some(e) = cache.get(&content) {
+                    let m = meta_of(&content, None);
+                    progress.cached();
+                    progress.advance(1);
+                    return Some(Outcome::Photo(photo(&e, content.clone(), m), e.vector));
+                }
+            }
+            let t0 = Instant::now();
+            let bytes = match read_photo(file) {
+                Ok(b) => b,
+                Err(reason) => {
+                    progress.skipped(&file.path, &reason);
+                    progress.advance(1);
+                    return Some(Outcome::Skip(file.path.clone(), reason));
+                }
+            };
+            let content = cache::content_key(&bytes);
+            // Same content seen elsewhere (moved, renamed, copied).
+            let m = meta_of(&content, Some(&bytes));
+            if let Some(e) = cache.get(&content) {
+                cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
+                progress.cached();
+                progress.advance(1);
+                return Some(Outcome::Photo(photo(&e, content.clone(), m), e.vector));
+            }
+            // With thumbnails wanted, they come from the same decoded pixels.
+            let prepared = match &spool {
+                Some(spool) => decode::prepare_with_thumbnail(
+                    &bytes,
+                    geo,
+                    opts.limits,
+                    decode::THUMB_LONG_SIDE,
+                )
+                .map(|(p, t)| {
+                    spool.put(&content, &t);
+                    cache.put_fact(thumbs::FACT_KIND, &content, t.to_bytes());
+                    p
+                }),
+                None => decode::prepare(&bytes, geo, opts.limits),
+            };
+            drop(bytes);
+            let t1 = Instant::now();
+            decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
+            let outcome = match prepared {
+                Err(reason) => Outcome::Skip(file.path.clone(), reason),
+                Ok(p) => match embedder.ready() {
+                    Err(e) => Outcome::Fatal(e),
+                    Ok(()) => match embedder.embed(&p.rgb) {
+                        Ok(v) => {
+                            let entry = cache::Entry {
+                                width: p.width,
+                                height: p.height,
+                                format: p.format.to_string(),
+                                vector: v,
+                            };
+                            cache.put(&content, entry.clone());
+                            cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
+                            Outcome::Photo(photo(&entry, content, m), entry.vector)
+                        }
+                        Err(e) => Outcome::Skip(
+                            file.path.clone(),
+                            SkipReason::new(SkipKind::Corrupt, e.to_string()),
+                        ),
+                    },
+                },
+            };
+            embed_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            if let Outcome::Skip(path, reason) = &outcome {
+                progress.skipped(path, reason);
+            }
+            progress.advance(1);
+            Some(outcome)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(Error::Cancelled)?;
+    if let Some(fatal) = outcomes.iter().find_map(|o| match o {
+        Outcome::Fatal(e) => Some(e.clone()),
+        _ => None,
+    }) {
+        return Err(Error::Model(fatal));
+    }
+    let dim = match outcomes.iter().find_map(|o| match o {
+        Outcome::Photo(_, v) => Some(v.len()),
+        _ => None,
+    }) {
+        Some(d) => d,
+        None => embedder.dim().map_err(Error::Model)?,
+    };
+
+    let mut photos = Vec::new();
+    let mut vectors = Embeddings::new(dim);
+    // Entries the walk itself skipped that name a file (not a folder it
+    // could not read) count as seen.
+    let walked_files = walked.files.len();
+    let skipped_entries = walked
+        .skipped
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.1.kind,
+                SkipKind::BrokenSymlink | SkipKind::NotAFile | SkipKind::NonUtf8Name
+            )
+        })
+        .count();
+    let mut skipped = walked.skipped;
+    for o in outcomes {
+        match o {
+            Outcome::Photo(p, v) => {
+                vectors.try_push(&v)?;
+                photos.push(p);
+            }
+            Outcome::Skip(path, reason) => skipped.push((path, reason)),
+            Outcome::Fatal(_) => {}
+        }
+    }
+    skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    let files_seen = (walked_files + skipped_entries) as u64;
+    Ok(Embedded {
+        photos,
+        vectors,
+        skipped,
+        files_seen,
+        decode_thread_s: decode_ns.into_inner() as f64 / 1e9,
+        embed_thread_s: embed_ns.into_inner() as f64 / 1e9,
+        thumbs: spool,
+    })
+}
+
+/// Read a file that may be a photo: a regular file (never a FIFO or a
+/// device, checked on the open handle), sniffed from its first bytes, then
+/// read whole only when its length is within what its format allows
+/// ([`decode::max_file_bytes`]); a sparse file of gigabytes is refused
+/// before anything but its first bytes is read.
+fn read_photo(file: &FileEntry) -> std::result::Result<Vec<u8>, SkipReason> {
+    let (mut f, meta) = open::open_regular(&file.path).map_err(read_skip)?;
+    let len = meta.len();
+    if len > decode::MAX_FILE_BYTES {
+        return Err(too_large(len, decode::MAX_FILE_BYTES));
+    }
+    let mut head = [0u8; 4096];
+    let n = open::read_up_to(&mut f, &mut head).map_err(|e| read_skip(e.into()))?;
+    let format = decode::sniff(&head[..n])?;
+    let cap = decode::max_file_bytes(format);
+    if len > cap {
+        return Err(too_large(len, cap));
+    }
+    std::io::Seek::rewind(&mut f).map_err(|e| read_skip(e.into()))?;
+    open::read_open_capped(f, &meta, cap).map_err(read_skip)
+}
+
+fn too_large(len: u64, cap: u64) -> SkipReason {
+    SkipReason::new(
+        SkipKind::TooLarge,
+        format!(
+            "{} is too large for a photo (at most {} of this format are read)",
+            report::human_bytes(len),
+            report::human_bytes(cap)
+        ),
+    )
+}
+
+/// Why a file could not be read, as a skip.
+fn read_skip(e: open::ReadError) -> SkipReason {
+    match e {
+        open::ReadError::NotFound => {
+            SkipReason::new(SkipKind::Vanished, "the file disappeared during the scan")
+        }
+        open::ReadError::NotAFile(kind) => {
+            SkipReason::new(SkipKind::NotAFile, format!("not a regular file: {kind}"))
+        }
+        open::ReadError::TooLarge { len, cap } => too_large(len, cap),
+        open::ReadError::Io(e) => {
+            SkipReason::new(SkipKind::Unreadable, format!("cannot read: {e}"))
+        }
     }
 }
 
@@ -194,4 +340,11 @@ pub fn l2_normalise(v: &mut [f32]) {
     if n > 0.0 {
         v.iter_mut().for_each(|x| *x /= n);
     }
+}
+
+/// A photo's bytes read again during this stage (its metadata, when a warm
+/// scan did not read the file): regular files only, bounded like the first
+/// read. The caller checks the content key.
+fn reread(path: &std::path::Path) -> std::result::Result<Vec<u8>, open::ReadError> {
+    open::read_capped(path, decode::MAX_FILE_BYTES)
 }

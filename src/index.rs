@@ -146,6 +146,8 @@ pub struct LshRequest<'a> {
     pub centre: Option<&'a [f32]>,
 }
 
+/// The share of brute-force pairs LSH must find in a scan.
+pub const TARGET_RECALL: f64 = 0.99;
 pub const MAX_BITS: usize = 64;
 pub const MAX_TABLES: usize = 4096;
 

@@ -70,6 +70,8 @@
 //! - `stats.seconds` is present only with `--timings`: everything else is the
 //!   same bytes for the same input and flags.
 
+pub mod build;
+
 use crate::decode::SkipKind;
 use crate::keep;
 use serde::{Deserialize, Serialize};

@@ -145,13 +145,16 @@ pub fn geometric_candidates(n: usize, near: &[ScoredPair], rules: &Rules) -> Vec
     out
 }
 
-/// A pair with everything measured about it.
+/// A pair with everything measured about it: what the later stages (group,
+/// report) need, so that nothing is joined to it later by index.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Judged {
     pub pair: ScoredPair,
     pub label: Label,
     /// Inliers of the geometric check, when it ran.
     pub inliers: Option<u32>,
+    /// Found only through a mirror image (or closer through one).
+    pub mirrored: bool,
 }
 
 /// Facts about a pair beyond its distance.

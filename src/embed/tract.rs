@@ -1,0 +1,190 @@
+//! The model run by tract: an L2-normalised vector per photo. This is the
+//! only module that knows tract.
+
+use super::l2_normalise;
+use crate::error::{Error, Result};
+use crate::model::{ModelSource, Sidecar};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tract_onnx::prelude::*;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// A loaded, optimised model. Shared by reference between threads: each
+/// call runs one image on the calling thread.
+pub struct Embedder {
+    plan: Plan,
+    sidecar: Sidecar,
+    dim: usize,
+}
+
+impl Embedder {
+    /// Load and optimise the model once.
+    pub fn load(source: &ModelSource) -> Result<Embedder> {
+        source.verify()?;
+        let sc = &source.sidecar;
+        let merr = |e: TractError| Error::Model(format!("{}: {e:#}", sc.name));
+        let mut model = tract_onnx::onnx()
+            .model_for_read(&mut &source.bytes[..])
+            .map_err(merr)?;
+        let (w, h) = (sc.input.width as usize, sc.input.height as usize);
+        // Select the declared input and output by name.
+        let input = model
+            .input_outlets()
+            .map_err(merr)?
+            .iter()
+            .position(|o| model.node(o.node).name == sc.input.name)
+            .ok_or_else(|| {
+                Error::Model(format!("the model has no input named {:?}", sc.input.name))
+            })?;
+        let input_outlet = model.input_outlets().map_err(merr)?[input];
+        model.set_input_outlets(&[input_outlet]).map_err(merr)?;
+        let output = model
+            .find_outlet_label(&sc.output.name)
+            .or_else(|| {
+                model
+                    .node_by_name(&sc.output.name)
+                    .ok()
+                    .map(|n| OutletId::new(n.id, 0))
+            })
+            .ok_or_else(|| {
+                Error::Model(format!(
+                    "the model has no output named {:?}",
+                    sc.output.name
+                ))
+            })?;
+        model.select_output_outlets(&[output]).map_err(merr)?;
+        model
+            .set_input_fact(0, f32::fact([1, 3, h, w]).into())
+            .map_err(merr)?;
+        let plan = model
+            .into_optimized()
+            .map_err(merr)?
+            .into_runnable()
+            .map_err(merr)?;
+        let mut e = Embedder {
+            plan,
+            sidecar: sc.clone(),
+            dim: 0,
+        };
+        // One run on a blank image: learns the vector size and fails early
+        // on a model whose output does not fit the sidecar.
+        let probe = e.raw(&vec![128u8; w * h * 3])?;
+        if probe.is_empty() {
+            return Err(Error::Model("the model's output is empty".into()));
+        }
+        e.dim = probe.len();
+        Ok(e)
+    }
+
+    /// Length of the vectors this model produces.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Embed one photo given as `width * height` RGB pixels in display
+    /// orientation (what [`crate::decode::prepare`] returns). The result is
+    /// L2-normalised.
+    pub fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>> {
+        let mut v = self.raw(rgb)?;
+        l2_normalise(&mut v);
+        Ok(v)
+    }
+
+    fn raw(&self, rgb: &[u8]) -> Result<Vec<f32>> {
+        let i = &self.sidecar.input;
+        let (w, h) = (i.width as usize, i.height as usize);
+        if rgb.len() != w * h * 3 {
+            return Err(Error::Inference(format!(
+                "expected {} bytes of pixels, got {}",
+                w * h * 3,
+                rgb.len()
+            )));
+        }
+        let bgr = i.color == "BGR";
+        let mut data = vec![0f32; 3 * w * h];
+        for c in 0..3 {
+            let src_c = if bgr { 2 - c } else { c };
+            let (mul, add) = (i.scale / i.std[c], -i.mean[c] / i.std[c]);
+            let plane = &mut data[c * w * h..(c + 1) * w * h];
+            for (k, out) in plane.iter_mut().enumerate() {
+                *out = rgb[k * 3 + src_c] as f32 * mul + add;
+            }
+        }
+        let tensor = Tensor::from_shape(&[1, 3, h, w], &data)
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        self.run(tensor)
+    }
+
+    /// Run the graph on an input tensor `[1, 3, H, W]` that is already
+    /// normalised, and pool the output into a vector (not normalised).
+    pub fn run_tensor(&self, data: &[f32]) -> Result<Vec<f32>> {
+        let i = &self.sidecar.input;
+        let tensor = Tensor::from_shape(&[1, 3, i.height as usize, i.width as usize], data)
+            .map_err(|e| Error::Inference(e.to_string()))?;
+        self.run(tensor)
+    }
+
+    fn run(&self, tensor: Tensor) -> Result<Vec<f32>> {
+        let ierr = |e: TractError| Error::Inference(format!("{e:#}"));
+        let out = self.plan.run(tvec!(tensor.into())).map_err(ierr)?;
+        let view = out[0].to_plain_array_view::<f32>().map_err(ierr)?;
+        let shape = view.shape().to_vec();
+        let flat: Vec<f32> = view.iter().copied().collect();
+        match (self.sidecar.output.pooling.as_str(), shape.len()) {
+            ("none", _) => Ok(flat),
+            ("gap", 4) => {
+                let (c, hw) = (shape[1], shape[2] * shape[3]);
+                Ok((0..c)
+                    .map(|k| flat[k * hw..(k + 1) * hw].iter().sum::<f32>() / hw as f32)
+                    .collect())
+            }
+            (p, r) => Err(Error::Model(format!(
+                "pooling {p:?} does not fit an output of rank {r}"
+            ))),
+        }
+    }
+}
+
+/// An [`Embedder`] loaded on first use and shared by every stage that may
+/// need it: a scan served entirely by the cache never loads the model, and
+/// one that needs it loads it once.
+pub struct LazyEmbedder<'a> {
+    model: &'a ModelSource,
+    cell: OnceLock<std::result::Result<Embedder, String>>,
+    load_ns: AtomicU64,
+}
+
+impl<'a> LazyEmbedder<'a> {
+    pub fn new(model: &'a ModelSource) -> Self {
+        LazyEmbedder {
+            model,
+            cell: OnceLock::new(),
+            load_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub fn model(&self) -> &'a ModelSource {
+        self.model
+    }
+
+    /// The embedder, loading it now if this is the first call.
+    pub fn get(&self) -> std::result::Result<&Embedder, String> {
+        self.cell
+            .get_or_init(|| {
+                let t = Instant::now();
+                let e = Embedder::load(self.model).map_err(|e| e.to_string());
+                self.load_ns
+                    .store(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                e
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Time spent loading the model (zero when it was never loaded).
+    pub fn load_time(&self) -> Duration {
+        Duration::from_nanos(self.load_ns.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,468 @@
+//! The scan, stage by stage: walk → embed → index → verify → group → keep
+//! → report. Each stage is one call that returns one value; the timings and
+//! the progress of each stage are recorded here, not by the stages.
+
+use crate::cache::Cache;
+use crate::decode::Limits;
+use crate::embed::{self, Embed, EmbedOptions, LazyEmbedder};
+use crate::error::{Error, Result};
+use crate::group;
+use crate::index::{self, LshRequest};
+use crate::keep;
+use crate::model::ModelSource;
+use crate::progress::{Progress, Stage};
+use crate::report::build::{self as report_build, Scanned, Settings};
+use crate::report::{self, Report};
+use crate::thumbs::Thumbnails;
+use crate::verify::{self, Mode, Rules};
+use crate::walk::{self, WalkOptions, WalkOutput};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub use crate::embed::{Embedded, Photo};
+pub use crate::index::TARGET_RECALL;
+
+/// The cosine distance used when neither the user nor the model's sidecar
+/// gives one.
+pub const DEFAULT_THRESHOLD: f32 = 0.21;
+pub const DEFAULT_SEED: u64 = 0x006e_6561_7264_7570; // "neardup" in ASCII
+
+/// Everything that shapes a scan's result.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub roots: Vec<PathBuf>,
+    /// Cosine distance; `None` takes the model's default.
+    pub threshold: Option<f32>,
+    pub bits: Option<usize>,
+    pub tables: Option<usize>,
+    pub seed: u64,
+    pub hidden: bool,
+    pub limits: Limits,
+    /// Put wall-clock seconds per stage into the report.
+    pub timings: bool,
+    /// The embedding cache to use; `None` for no cache.
+    pub cache: Option<PathBuf>,
+    /// How far the grouping reaches.
+    pub mode: Mode,
+    /// Inliers the geometric check needs.
+    pub min_inliers: u32,
+    /// Mirrored copies (horizontal flip) count as near-duplicates.
+    pub mirror: bool,
+    /// The keeper criteria, in order (see [`keep::complete`]).
+    pub keep: Vec<keep::Criterion>,
+    /// Reference folders: scanned like roots; their files are always kept.
+    pub reference: Vec<PathBuf>,
+    /// Make thumbnails of the photos in groups (for the HTML report).
+    pub thumbnails: bool,
+}
+
+impl ScanOptions {
+    pub fn new(roots: Vec<PathBuf>) -> ScanOptions {
+        ScanOptions {
+            roots,
+            threshold: None,
+            bits: None,
+            tables: None,
+            seed: DEFAULT_SEED,
+            hidden: false,
+            limits: Limits::default(),
+            timings: false,
+            cache: None,
+            mode: Mode::Similar,
+            min_inliers: Rules::new(Mode::Similar, DEFAULT_THRESHOLD).min_inliers,
+            mirror: false,
+            keep: keep::complete(&[]),
+            reference: Vec::new(),
+            thumbnails: false,
+        }
+    }
+}
+
+/// Run a whole scan.
+pub fn scan(
+    opts: &ScanOptions,
+    model: &ModelSource,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Report> {
+    scan_with_thumbnails(opts, model, progress, cancel).map(|(r, _)| r)
+}
+
+/// Run a whole scan; with `opts.thumbnails`, also the thumbnails of the
+/// photos in groups (see [`crate::thumbs`]), else an empty map.
+pub fn scan_with_thumbnails(
+    opts: &ScanOptions,
+    model: &ModelSource,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<(Report, Thumbnails)> {
+    // The model is loaded on first need: a rescan served by the cache never
+    // loads it.
+    scan_with(opts, model, &LazyEmbedder::new(model), progress, cancel)
+}
+
+/// [`scan_with_thumbnails`] with the vectors from `embedder` (tests pass a
+/// fake one). `model` still names the model in the report and gives the
+/// input geometry and defaults.
+pub fn scan_with(
+    opts: &ScanOptions,
+    model: &ModelSource,
+    embedder: &dyn Embed,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<(Report, Thumbnails)> {
+    let t_total = Instant::now();
+    let threshold = opts
+        .threshold
+        .or(model.sidecar.default_threshold)
+        .unwrap_or(DEFAULT_THRESHOLD);
+    if !(threshold > 0.0 && threshold < 2.0) {
+        return Err(Error::Param(format!(
+            "--threshold must be in (0, 2), got {threshold}"
+        )));
+    }
+    let mut rules = Rules::new(opts.mode, threshold);
+    rules.min_inliers = opts.min_inliers;
+    let cache = match &opts.cache {
+        Some(path) => Cache::open(path, model, progress),
+        None => Cache::disabled(),
+    };
+    let geometry = model.sidecar.geometry();
+    let centre = lsh_centre(model);
+
+    // 1. Walk the roots and the reference folders.
+    let t = Instant::now();
+    let (roots, walked) = walk_roots(opts, progress, cancel)?;
+    let walk_s = t.elapsed();
+
+    // 2. Decode and embed every photo, cache first.
+    let t = Instant::now();
+    progress.start(Stage::Embed, Some(walked.files.len() as u64));
+    let eopts = embed_options(opts, model);
+    let embedded = embed::embed(walked, eopts, embedder, &cache, progress, cancel)?;
+    progress.finish(Stage::Embed);
+    let decode_embed_s = t.elapsed();
+    let (photos, vectors) = (&embedded.photos, &embedded.vectors);
+
+    // 3. Index: every vector hashed into the LSH tables, for the radius the
+    // mode needs; candidates verified by their exact distance as found.
+    let t = Instant::now();
+    progress.start(Stage::Index, None);
+    let radius = rules.search_radius();
+    let req = LshRequest {
+        bits: opts.bits,
+        tables: opts.tables,
+        seed: opts.seed,
+        target_recall: TARGET_RECALL,
+        centre,
+    };
+    let plan = index::plan(vectors, radius, req)?;
+    let (near, candidates) = index::search(vectors, &plan, radius, |_, _| true);
+    progress.finish(Stage::Index);
+    let index_s = t.elapsed();
+    check_cancel(cancel)?;
+
+    // 4. Verify: same bytes, same pixels, mirror images, the geometric check.
+    let t = Instant::now();
+    progress.start(Stage::Verify, Some(near.len() as u64));
+    let cx = verify::Context {
+        photos,
+        vectors,
+        rules: &rules,
+        limits: opts.limits,
+        cache: &cache,
+        progress,
+        cancel,
+    };
+    let mirror = opts.mirror.then_some(verify::Mirror {
+        embedder,
+        geometry,
+        threshold,
+        seed: opts.seed,
+        centre,
+    });
+    let verified = verify::verify(&cx, near, mirror)?;
+    progress.finish(Stage::Verify);
+    let verify_s = t.elapsed();
+
+    // 5. Group: average linkage over the edges.
+    let t = Instant::now();
+    let edges: Vec<index::ScoredPair> = verified.judged.iter().map(|j| j.pair).collect();
+    let dist =
+        |a: u32, b: u32| index::cosine_distance(vectors.row(a as usize), vectors.row(b as usize));
+    let clusters = group::average_linkage(
+        photos.len(),
+        &edges,
+        rules.link_fraction,
+        &dist,
+        rules.geo_radius,
+    );
+    let group_s = t.elapsed();
+
+    let thumbnails = match &embedded.thumbs {
+        Some(spool) => report_build::thumbnails(
+            photos,
+            &clusters,
+            spool,
+            &cache,
+            geometry.shorter_side,
+            opts.limits,
+        ),
+        None => Thumbnails::new(),
+    };
+    for warning in cache.close() {
+        progress.warn(&warning);
+    }
+
+    // 6-7. Keep (per group, by `opts.keep`) and the report.
+    let secs = |d: Duration| report::round6(d.as_secs_f64());
+    let timings = opts.timings.then(|| report::Timings {
+        walk: secs(walk_s),
+        model_load: secs(embedder.load_time()),
+        decode_embed: secs(decode_embed_s),
+        decode_thread: report::round6(embedded.decode_thread_s),
+        embed_thread: report::round6(embedded.embed_thread_s),
+        index: secs(index_s),
+        verify: secs(verify_s),
+        group: secs(group_s),
+        total: secs(t_total.elapsed()),
+    });
+    let settings = Settings {
+        roots: &roots,
+        reference: &opts.reference,
+        keep: &opts.keep,
+        hidden: opts.hidden,
+        mirror: opts.mirror,
+        threshold,
+        radius,
+        rules,
+        bits_from_user: opts.bits.is_some(),
+        tables_from_user: opts.tables.is_some(),
+    };
+    let report = report_build::build(Scanned {
+        model,
+        opts: settings,
+        embedded,
+        plan: &plan,
+        candidates,
+        verified: &verified,
+        clusters: &clusters,
+        timings,
+    });
+    Ok((report, thumbnails))
+}
+
+/// Walk the roots and the reference folders (scanned like roots); returns
+/// the roots actually walked (nested duplicates dropped) and what was found.
+fn walk_roots(
+    opts: &ScanOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<(Vec<PathBuf>, WalkOutput)> {
+    let mut wanted = opts.roots.clone();
+    wanted.extend(opts.reference.iter().cloned());
+    let roots = walk::check_roots(&wanted)?;
+    let walked = walk::walk(
+        &roots,
+        WalkOptions {
+            hidden: opts.hidden,
+        },
+        progress,
+        cancel,
+    )?;
+    Ok((roots, walked))
+}
+
+fn embed_options(opts: &ScanOptions, model: &ModelSource) -> EmbedOptions {
+    EmbedOptions {
+        geometry: model.sidecar.geometry(),
+        limits: opts.limits,
+        thumbnails: opts.thumbnails,
+    }
+}
+
+/// Walk the roots, then decode and embed every photo (stages 1 and 2, for
+/// tools that want the vectors).
+pub fn walk_and_embed(
+    opts: &ScanOptions,
+    embedder: &LazyEmbedder,
+    cache: &Cache,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Embedded> {
+    let (_, walked) = walk_roots(opts, progress, cancel)?;
+    progress.start(Stage::Embed, Some(walked.files.len() as u64));
+    let eopts = embed_options(opts, embedder.model());
+    let embedded = embed::embed(walked, eopts, embedder, cache, progress, cancel)?;
+    progress.finish(Stage::Embed);
+    Ok(embedded)
+}
+
+/// The model's LSH centre, when its sidecar has one.
+fn lsh_centre(model: &ModelSource) -> Option<&[f32]> {
+    model
+        .sidecar
+        .lsh_centre
+        .as_ref()
+        .map(|c| c.vector.as_slice())
+}
+
+fn check_cancel(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The stages after embed, run on a fake embedder: milliseconds, no model.
+    use super::*;
+    use crate::verify::Label;
+    use std::path::Path;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A fake model: 16 numbers taken from a hash of the prepared pixels, so
+    /// equal pixels give equal vectors and different photos far-apart ones.
+    struct Fake;
+
+    impl Embed for Fake {
+        fn ready(&self) -> std::result::Result<(), String> {
+            Ok(())
+        }
+        fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>> {
+            let mut v: Vec<f32> = blake3::hash(rgb).as_bytes()[..16]
+                .iter()
+                .map(|&b| b as f32 - 127.5)
+                .collect();
+            embed::l2_normalise(&mut v);
+            Ok(v)
+        }
+        fn dim(&self) -> std::result::Result<usize, String> {
+            Ok(16)
+        }
+    }
+
+    const A: &str = "samples/album/day1/DSC_0045.JPG";
+    const B: &str = "samples/album/day1/DSC_0049.JPG";
+
+    fn sample(name: &str) -> Vec<u8> {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+    }
+
+    fn run(opts: &ScanOptions, progress: &dyn Progress) -> Report {
+        let model = ModelSource::bundled().unwrap();
+        let cancel = AtomicBool::new(false);
+        scan_with(opts, &model, &Fake, progress, &cancel).unwrap().0
+    }
+
+    #[test]
+    fn two_copies_are_one_identical_group_and_another_photo_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.jpg"), sample(A)).unwrap();
+        std::fs::write(dir.path().join("copy.jpg"), sample(A)).unwrap();
+        std::fs::write(dir.path().join("b.jpg"), sample(B)).unwrap();
+        let r = run(&ScanOptions::new(vec![dir.path().into()]), &NoWarnings);
+        assert_eq!(r.stats.photos_embedded, 3);
+        assert_eq!(r.groups.len(), 1, "{:?}", r.groups);
+        let g = &r.groups[0];
+        assert_eq!(g.label, Label::Identical);
+        let names: Vec<_> = g.files.iter().map(|f| Path::new(f).file_name()).collect();
+        assert_eq!(names, [Some("a.jpg".as_ref()), Some("copy.jpg".as_ref())]);
+        assert!(!g.pairs[0].mirrored);
+    }
+
+    #[test]
+    fn distinct_photos_make_no_group() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.jpg"), sample(A)).unwrap();
+        std::fs::write(dir.path().join("b.jpg"), sample(B)).unwrap();
+        let r = run(&ScanOptions::new(vec![dir.path().into()]), &NoWarnings);
+        assert_eq!(r.stats.photos_embedded, 2);
+        assert!(r.groups.is_empty());
+        assert_eq!(r.stats.verified_pairs, 0);
+    }
+
+    struct NoWarnings;
+    impl Progress for NoWarnings {}
+
+    /// Counts warnings, and changes `file` once the embed stage is over
+    /// (before verify reads it again).
+    struct Rewrite<'a> {
+        file: &'a Path,
+        warnings: AtomicUsize,
+    }
+    impl Progress for Rewrite<'_> {
+        fn finish(&self, stage: Stage) {
+            if stage == Stage::Embed {
+                let mut bytes = sample(A);
+                bytes.extend_from_slice(b"changed after the embed stage");
+                std::fs::write(self.file, bytes).unwrap();
+            }
+        }
+        fn warn(&self, _message: &str) {
+            self.warnings.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Two JPEGs with the same pixels and different bytes (one has bytes
+    /// after its end marker), with a cache.
+    fn same_pixels_pair(dir: &Path) -> ScanOptions {
+        let photos = dir.join("photos");
+        std::fs::create_dir(&photos).unwrap();
+        std::fs::write(photos.join("a.jpg"), sample(A)).unwrap();
+        let mut padded = sample(A);
+        padded.extend_from_slice(b"trailing bytes");
+        std::fs::write(photos.join("padded.jpg"), padded).unwrap();
+        let mut opts = ScanOptions::new(vec![photos]);
+        opts.cache = Some(dir.join("cache.db"));
+        opts
+    }
+
+    fn same_pixels_facts(opts: &ScanOptions) -> usize {
+        let model = ModelSource::bundled().unwrap();
+        let cache = Cache::open(opts.cache.as_ref().unwrap(), &model, &NoWarnings);
+        let a = crate::cache::content_key(&sample(A));
+        let mut padded = sample(A);
+        padded.extend_from_slice(b"trailing bytes");
+        let b = crate::cache::content_key(&padded);
+        let key = if a <= b {
+            format!("{a}|{b}")
+        } else {
+            format!("{b}|{a}")
+        };
+        let n = cache
+            .get_fact(crate::verify::pixels::SAME_PIXELS_FACT, &key)
+            .map_or(0, |_| 1);
+        drop(cache.close());
+        n
+    }
+
+    #[test]
+    fn same_pixels_are_found_and_cached_when_the_files_are_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = same_pixels_pair(dir.path());
+        let r = run(&opts, &NoWarnings);
+        assert_eq!(r.groups.len(), 1);
+        assert_eq!(r.groups[0].label, Label::SamePixels);
+        assert_eq!(same_pixels_facts(&opts), 1);
+    }
+
+    #[test]
+    fn a_file_changed_after_embed_gives_no_evidence_and_nothing_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = same_pixels_pair(dir.path());
+        let progress = Rewrite {
+            file: &dir.path().join("photos/padded.jpg"),
+            warnings: AtomicUsize::new(0),
+        };
+        let r = run(&opts, &progress);
+        // Still an edge by its distance, but not shown to have the same pixels.
+        assert_eq!(r.groups.len(), 1);
+        assert_eq!(r.groups[0].label, Label::Edited);
+        assert_eq!(progress.warnings.load(Ordering::Relaxed), 1);
+        assert_eq!(same_pixels_facts(&opts), 0);
+    }
+}

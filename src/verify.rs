@@ -1,0 +1,135 @@
+//! The verify stage: scored pairs → judged pairs. What else a pair needs
+//! beyond its distance: same bytes, same pixels ([`pixels`]), a mirrored
+//! copy ([`mirror`]), the geometric check ([`geometric`]); then the rules of
+//! [`decide`] give each pair its label. Every photo read again goes through
+//! [`reread`], which checks that its bytes are still the ones embedded.
+
+pub mod decide;
+mod geometric;
+mod mirror;
+pub(crate) mod pixels;
+pub mod reread;
+
+pub use decide::{Evidence, Judged, Label, Mode, Rules};
+
+use crate::cache::Cache;
+use crate::decode::{Geometry, Limits};
+use crate::embed::{Embed, Photo};
+use crate::error::{Error, Result};
+use crate::index::{Embeddings, ScoredPair};
+use crate::progress::Progress;
+use reread::Reread;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What the verify stage reads: the embed stage's photos and vectors, the
+/// rules, and where it may look things up.
+pub struct Context<'a> {
+    pub photos: &'a [Photo],
+    pub vectors: &'a Embeddings,
+    pub rules: &'a Rules,
+    pub limits: Limits,
+    pub cache: &'a Cache,
+    pub progress: &'a dyn Progress,
+    pub cancel: &'a AtomicBool,
+}
+
+/// Mirrored copies count: every photo is also embedded flipped left to
+/// right, and pairs within `threshold` of a mirror image are added.
+pub struct Mirror<'a> {
+    pub embedder: &'a dyn Embed,
+    pub geometry: Geometry,
+    pub threshold: f32,
+    pub seed: u64,
+    pub centre: Option<&'a [f32]>,
+}
+
+/// The verify stage's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    /// The pairs that are edges in this mode, sorted by `(a, b)`, each with
+    /// everything later stages need.
+    pub judged: Vec<Judged>,
+    /// Pairs that went through the geometric check.
+    pub geometric_checks: u64,
+}
+
+impl Verified {
+    /// The judged pair of photos `a < b`, if it is an edge.
+    pub fn get(&self, a: u32, b: u32) -> Option<&Judged> {
+        self.judged
+            .binary_search_by_key(&(a, b), |j| (j.pair.a, j.pair.b))
+            .ok()
+            .map(|k| &self.judged[k])
+    }
+}
+
+/// Verify the pairs the index found (sorted by `(a, b)`, as
+/// [`crate::index::search`] returns them).
+pub fn verify(cx: &Context, mut near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Result<Verified> {
+    let Context {
+        photos,
+        vectors,
+        rules,
+        limits,
+        cache,
+        progress,
+        cancel,
+    } = *cx;
+    let reread = Reread::new(photos, progress);
+    let mirrored: HashSet<(u32, u32)> = match mirror {
+        Some(m) => {
+            let flipped = mirror::embed_mirrored(
+                photos, m.embedder, m.geometry, limits, cache, &reread, cancel,
+            )?;
+            mirror::mirror_pairs(vectors, &flipped, &mut near, m.threshold, m.seed, m.centre)?
+        }
+        None => HashSet::new(),
+    };
+    let same_pixels = pixels::same_pixel_pairs(photos, &near, rules, limits, cache, &reread);
+    check_cancel(cancel)?;
+    let checks = match rules.mode {
+        Mode::Similar => decide::geometric_candidates(photos.len(), &near, rules),
+        _ => Vec::new(),
+    };
+    let inliers =
+        geometric::geometric_check(photos, &checks, rules, limits, cache, &reread, cancel)?;
+    let judged: Vec<Judged> = near
+        .iter()
+        .filter_map(|p| {
+            let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
+            let ev = Evidence {
+                same_bytes: a.content == b.content,
+                same_pixels: same_pixels.contains(&(p.a, p.b)),
+                inliers: inliers.get(&(p.a, p.b)).copied(),
+                raw_jpeg: decide::is_raw_jpeg_pair(&a.file.path, a.format, &b.file.path, b.format),
+            };
+            decide::judge(p.distance, ev, rules).map(|label| Judged {
+                pair: *p,
+                label,
+                inliers: ev.inliers,
+                mirrored: mirrored.contains(&(p.a, p.b)),
+            })
+        })
+        .collect();
+    Ok(Verified {
+        judged,
+        geometric_checks: checks.len() as u64,
+    })
+}
+
+/// The photos that appear in `pairs`, sorted, each once.
+fn photos_in(pairs: impl Iterator<Item = (u32, u32)>) -> Vec<u32> {
+    let mut v: Vec<u32> = pairs.flat_map(|(a, b)| [a, b]).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn check_cancel(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
