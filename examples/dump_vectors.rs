@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example dump_vectors -- DIR... > vectors.jsonl
 
-use neardup::{model::ModelSource, progress::NoProgress, scan};
+use neardup::{model::ModelSource, pipeline, progress::NoProgress};
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
@@ -11,9 +11,9 @@ fn main() -> anyhow::Result<()> {
     let roots: Vec<std::path::PathBuf> = std::env::args_os().skip(1).map(Into::into).collect();
     anyhow::ensure!(!roots.is_empty(), "usage: dump_vectors DIR...");
     let model = ModelSource::bundled()?;
-    let opts = scan::ScanOptions::new(roots);
+    let opts = pipeline::ScanOptions::new(roots);
     let cache = neardup::cache::Cache::disabled();
-    let e = scan::walk_and_embed(
+    let e = pipeline::walk_and_embed(
         &opts,
         &neardup::embed::LazyEmbedder::new(&model),
         &cache,

@@ -22,10 +22,10 @@
 
 use image::{imageops, ImageFormat, RgbImage};
 use neardup::apply::{self, Action, ApplyOptions, Status};
-use neardup::decide::Mode;
 use neardup::model::ModelSource;
+use neardup::pipeline::{self, ScanOptions};
 use neardup::progress::NoProgress;
-use neardup::scan::{self, ScanOptions};
+use neardup::Mode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -168,7 +168,7 @@ fn main() -> anyhow::Result<()> {
         } else {
             Mode::Edits
         };
-        let report = scan::scan(&sopts, &model, &NoProgress, &AtomicBool::new(false))?;
+        let report = pipeline::scan(&sopts, &model, &NoProgress, &AtomicBool::new(false))?;
         let mut labels: BTreeMap<String, u64> = BTreeMap::new();
         for g in &report.groups {
             let keeper = g.keeper.as_deref().unwrap_or_default();

@@ -21,7 +21,7 @@
 //!    Otherwise it is skipped, with the reason.
 //! 5. With `execute`, each change is written to the journal (JSON lines,
 //!    flushed and fsynced) before it is made and marked done after, so
-//!    [`undo`] can restore what was done even after a kill.
+//!    [`undo()`] can restore what was done even after a kill.
 //!
 //! Without `execute` nothing is changed: the same checks run (hashes
 //! included) and the steps say what would be done.

@@ -8,14 +8,14 @@ mod tract;
 pub use tract::{Embedder, LazyEmbedder};
 
 use crate::cache::{self, Cache};
+use crate::decode::meta::{self, Meta};
 use crate::decode::{self, Geometry, Limits, SkipKind, SkipReason};
 use crate::error::{Error, Result};
 use crate::index::Embeddings;
-use crate::meta::{self, Meta};
 use crate::open;
 use crate::progress::Progress;
 use crate::report;
-use crate::thumbs::{self, Spool};
+use crate::report::thumbs::{self, Spool};
 use crate::walk::{FileEntry, WalkOutput};
 use rayon::prelude::*;
 use std::path::PathBuf;

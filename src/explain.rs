@@ -1,12 +1,12 @@
 //! `neardup explain A B`: every number behind the decision for two photos.
 
-use crate::decide::{self, Evidence, Label, Rules};
 use crate::decode::{self, Geometry, Limits};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::geometry;
 use crate::index::cosine_distance;
 use crate::model::ModelSource;
+use crate::verify::decide::{self, Evidence, Label, Rules};
 use serde::Serialize;
 use std::path::Path;
 

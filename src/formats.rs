@@ -70,7 +70,7 @@ mod tests {
             assert_eq!(info.readable, f.decodes(), "{f}");
             assert_eq!(
                 info.readable,
-                crate::heif::AVAILABLE || !matches!(f, Format::Heic | Format::Avif)
+                crate::decode::heif::AVAILABLE || !matches!(f, Format::Heic | Format::Avif)
             );
             for e in info.extensions {
                 assert_eq!(Format::from_extension(e), Some(f), "{e} of {f}");

@@ -55,6 +55,8 @@ pub struct Features {
     pub descriptors: Vec<[u64; 4]>,
 }
 
+// Used by the tests (the scan only counts inliers).
+#[cfg(test)]
 impl Features {
     /// Number of keypoints.
     pub fn len(&self) -> usize {

@@ -223,7 +223,7 @@ impl Format {
     }
 
     /// True for the RAW camera formats (read through their embedded JPEG
-    /// preview, see [`crate::raw`]).
+    /// preview, see [`crate::decode::raw`]).
     pub const fn is_raw(self) -> bool {
         matches!(
             self,

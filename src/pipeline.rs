@@ -12,8 +12,8 @@ use crate::keep;
 use crate::model::ModelSource;
 use crate::progress::{Progress, Stage};
 use crate::report::build::{self as report_build, Scanned, Settings};
+use crate::report::thumbs::Thumbnails;
 use crate::report::{self, Report};
-use crate::thumbs::Thumbnails;
 use crate::verify::{self, Mode, Rules};
 use crate::walk::{self, WalkOptions, WalkOutput};
 use std::path::PathBuf;
@@ -90,7 +90,7 @@ pub fn scan(
 }
 
 /// Run a whole scan; with `opts.thumbnails`, also the thumbnails of the
-/// photos in groups (see [`crate::thumbs`]), else an empty map.
+/// photos in groups (see [`crate::report::thumbs`]), else an empty map.
 pub fn scan_with_thumbnails(
     opts: &ScanOptions,
     model: &ModelSource,
@@ -333,17 +333,23 @@ mod tests {
             Ok(())
         }
         fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>> {
-            let mut v: Vec<f32> = blake3::hash(rgb).as_bytes()[..16]
-                .iter()
-                .map(|&b| b as f32 - 127.5)
-                .collect();
+            // As many numbers as the bundled model gives (its LSH centre
+            // has that length), from the pixels' hash.
+            let mut bytes = vec![0u8; FAKE_DIM];
+            blake3::Hasher::new()
+                .update(rgb)
+                .finalize_xof()
+                .fill(&mut bytes);
+            let mut v: Vec<f32> = bytes.iter().map(|&b| b as f32 - 127.5).collect();
             embed::l2_normalise(&mut v);
             Ok(v)
         }
         fn dim(&self) -> std::result::Result<usize, String> {
-            Ok(16)
+            Ok(FAKE_DIM)
         }
     }
+
+    const FAKE_DIM: usize = 1280;
 
     const A: &str = "samples/album/day1/DSC_0045.JPG";
     const B: &str = "samples/album/day1/DSC_0049.JPG";

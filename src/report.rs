@@ -132,9 +132,9 @@ pub struct Parameters {
     /// The cosine distance the candidate stage covers (the threshold, or
     /// the geometric check's neighbourhood in `similar` mode).
     pub search_radius: f64,
-    pub mode: crate::decide::Mode,
+    pub mode: crate::verify::decide::Mode,
     /// Every constant of the decision.
-    pub rules: crate::decide::Rules,
+    pub rules: crate::verify::decide::Rules,
     pub hidden: bool,
     /// Mirrored copies count (`--mirror`).
     #[serde(default)]
@@ -197,7 +197,7 @@ pub struct Group {
     /// 1-based, in report order.
     pub id: u64,
     /// The loosest label of its pairs.
-    pub label: crate::decide::Label,
+    pub label: crate::verify::decide::Label,
     /// True when a pair of the group is a RAW file and the camera JPEG of
     /// the same shot (`pairs[].raw_jpeg_pair`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -291,7 +291,7 @@ pub struct Pair {
     pub a: String,
     pub b: String,
     pub distance: f64,
-    pub label: crate::decide::Label,
+    pub label: crate::verify::decide::Label,
     /// Inliers of the geometric check, when it ran for this pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inliers: Option<u32>,
@@ -344,8 +344,11 @@ pub(crate) mod tests {
                 target_recall: 0.99,
                 pair_recall_at_threshold: 0.995,
                 search_radius: 0.5,
-                mode: crate::decide::Mode::Similar,
-                rules: crate::decide::Rules::new(crate::decide::Mode::Similar, 0.21),
+                mode: crate::verify::decide::Mode::Similar,
+                rules: crate::verify::decide::Rules::new(
+                    crate::verify::decide::Mode::Similar,
+                    0.21,
+                ),
                 hidden: false,
                 mirror: false,
                 roots: vec!["album".into()],
@@ -372,7 +375,7 @@ pub(crate) mod tests {
             },
             groups: vec![Group {
                 id: 1,
-                label: crate::decide::Label::Edited,
+                label: crate::verify::decide::Label::Edited,
                 raw_jpeg_pair: false,
                 files: vec!["album/a.jpg".into(), "album/b.png".into()],
                 members: vec![
@@ -405,7 +408,7 @@ pub(crate) mod tests {
                     a: "album/a.jpg".into(),
                     b: "album/b.png".into(),
                     distance: 0.0123,
-                    label: crate::decide::Label::Edited,
+                    label: crate::verify::decide::Label::Edited,
                     inliers: None,
                     mirrored: false,
                     raw_jpeg_pair: false,

@@ -25,13 +25,13 @@
 //! of the keeper is kept for the whole group: it is decoded and embedded
 //! once, not once per member.
 
-use crate::decide::{self, Evidence, Label, Mode, Rules};
 use crate::decode::{self, Geometry, Limits};
 use crate::embed::Embedder;
 use crate::geometry;
 use crate::index::cosine_distance;
 use crate::model::ModelSource;
 use crate::report::{Member, Report};
+use crate::verify::decide::{self, Evidence, Label, Mode, Rules};
 use std::path::{Path, PathBuf};
 
 /// How much evidence a couple needs, from the cheapest to the dearest.

@@ -255,7 +255,7 @@ fn similar_pairs_are_the_same_from_a_warm_cache() {
     let r = neardup::report::read_json(&warm).unwrap();
     assert_eq!(r.groups.len(), 1, "{warm}");
     let pair = &r.groups[0].pairs[0];
-    assert_eq!(pair.label, neardup::decide::Label::Similar, "{pair:?}");
+    assert_eq!(pair.label, neardup::Label::Similar, "{pair:?}");
     assert!(
         pair.distance > 0.21 && pair.inliers.unwrap() >= 12,
         "{pair:?}"

@@ -7,8 +7,8 @@ mod common;
 
 use common::{repo, run, scan_json};
 use image::{DynamicImage, ImageFormat};
-use neardup::decide::Label;
 use neardup::decode::{self, Geometry, Limits, SkipKind};
+use neardup::Label;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {

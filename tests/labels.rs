@@ -3,8 +3,8 @@
 mod common;
 use common::*;
 use image::{imageops, ImageFormat};
-use neardup::decide::Label;
 use neardup::report::Report;
+use neardup::Label;
 use std::path::Path;
 
 fn label_of(r: &Report, a: &str, b: &str) -> Option<(Label, bool)> {
@@ -169,7 +169,7 @@ fn mode_copies_keeps_only_copies() {
     files.sort();
     assert_eq!(files, vec!["cat.png", "cat_copy.png", "cat_resaved.bmp"]);
     assert_eq!(r.groups[0].label, Label::SamePixels);
-    assert_eq!(r.parameters.mode, neardup::decide::Mode::Copies);
+    assert_eq!(r.parameters.mode, neardup::Mode::Copies);
 }
 
 #[test]

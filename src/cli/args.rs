@@ -173,12 +173,12 @@ pub enum ModeArg {
     Similar,
 }
 
-impl From<ModeArg> for neardup::decide::Mode {
+impl From<ModeArg> for neardup::Mode {
     fn from(m: ModeArg) -> Self {
         match m {
-            ModeArg::Copies => neardup::decide::Mode::Copies,
-            ModeArg::Edits => neardup::decide::Mode::Edits,
-            ModeArg::Similar => neardup::decide::Mode::Similar,
+            ModeArg::Copies => neardup::Mode::Copies,
+            ModeArg::Edits => neardup::Mode::Edits,
+            ModeArg::Similar => neardup::Mode::Similar,
         }
     }
 }
@@ -303,7 +303,7 @@ pub struct ScanArgs {
     pub tables: Option<usize>,
 
     /// Seed of the random hyperplanes.
-    #[arg(long, default_value_t = neardup::scan::DEFAULT_SEED)]
+    #[arg(long, default_value_t = neardup::pipeline::DEFAULT_SEED)]
     pub seed: u64,
 
     /// An ONNX model to use instead of the bundled one; its sidecar (same name,

@@ -3,7 +3,7 @@
 use super::args::ExplainArgs;
 use super::exit::ExitCode;
 use super::out::emit;
-use neardup::{model::ModelSource, report, scan, Error};
+use neardup::{model::ModelSource, pipeline, report, Error};
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     explain(args)?;
@@ -18,11 +18,11 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
     let threshold = args
         .threshold
         .or(model.sidecar.default_threshold)
-        .unwrap_or(scan::DEFAULT_THRESHOLD);
+        .unwrap_or(pipeline::DEFAULT_THRESHOLD);
     if !(threshold > 0.0 && threshold < 2.0) {
         return Err(Error::Param(format!("--threshold must be in (0, 2), got {threshold}")).into());
     }
-    let rules = neardup::decide::Rules::new(args.mode.into(), threshold);
+    let rules = neardup::Rules::new(args.mode.into(), threshold);
     let e = neardup::explain::explain(&args.a, &args.b, &model, &rules, Default::default())?;
     if args.json {
         return emit(format!("{}\n", serde_json::to_string_pretty(&e)?).as_bytes());

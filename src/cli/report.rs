@@ -4,7 +4,7 @@ use super::args::{Format, ReportArgs};
 use super::exit::ExitCode;
 use super::out::emit;
 use anyhow::Context;
-use neardup::{html, report, thumbs};
+use neardup::report::{self, html, thumbs};
 use std::path::Path;
 
 /// Write the report in `format` to `output` or standard output.

@@ -6,7 +6,7 @@ use super::exit::ExitCode;
 use super::report::write_output;
 use anyhow::Context;
 use neardup::progress::Progress;
-use neardup::{model::ModelSource, scan, Error};
+use neardup::{model::ModelSource, pipeline, Error};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -35,7 +35,7 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
         .format
         .or_else(|| Format::from_output(args.output.as_deref()))
         .unwrap_or(Format::Text);
-    let mut opts = scan::ScanOptions::new(args.roots.clone());
+    let mut opts = pipeline::ScanOptions::new(args.roots.clone());
     opts.threshold = args.threshold;
     opts.bits = args.bits;
     opts.tables = args.tables;
@@ -58,7 +58,7 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     };
 
     let bars = Bars::new(args.quiet);
-    let (mut report, thumbnails) = scan::scan_with_thumbnails(&opts, &model, &bars, cancel)?;
+    let (mut report, thumbnails) = pipeline::scan_with_thumbnails(&opts, &model, &bars, cancel)?;
     // Seal the roots, so that apply can trust them (src/apply.rs).
     match neardup::apply::seal_roots(&report.parameters) {
         Ok(seal) => report.parameters.roots_seal = Some(seal),

@@ -9,8 +9,8 @@ use crate::group::Cluster;
 use crate::index::{CandidateStats, LshPlan, TARGET_RECALL};
 use crate::keep;
 use crate::model::ModelSource;
+use crate::report::thumbs::{self, Spool, Thumbnails};
 use crate::report::{self, Report};
-use crate::thumbs::{self, Spool, Thumbnails};
 use crate::verify::reread::{self, RereadError};
 use crate::verify::{Label, Rules, Verified};
 use rayon::prelude::*;
@@ -126,7 +126,7 @@ pub fn build(scanned: Scanned) -> Report {
                     }
                 })
                 .collect();
-            let (keeper, keeper_reason) = match super::choose_keeper(&members, &opts.keep) {
+            let (keeper, keeper_reason) = match super::choose_keeper(&members, opts.keep) {
                 Some((i, why)) => (Some(members[i].path.clone()), Some(why)),
                 None => (None, None),
             };

@@ -10,9 +10,9 @@
 //! markup that slipped through could neither run nor load anything.
 
 use super::thumbs::Thumbnails;
-use crate::decide::{Label, Mode};
 use crate::decode::Thumbnail;
 use crate::report::{human_bytes, Group, Member, Report};
+use crate::verify::decide::{Label, Mode};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

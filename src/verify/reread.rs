@@ -72,7 +72,7 @@ impl<'a> Reread<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::Meta;
+    use crate::decode::meta::Meta;
     use crate::walk::FileEntry;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
