@@ -10,14 +10,14 @@ use crate::group;
 use crate::index::{self, LshRequest};
 use crate::keep;
 use crate::model::ModelSource;
-use crate::progress::{Progress, Stage};
+use crate::progress::{check_cancel, Progress, Stage};
 use crate::report::build::{self as report_build, Scanned, Settings};
 use crate::report::thumbs::Thumbnails;
 use crate::report::{self, Report};
 use crate::verify::{self, Mode, Rules};
 use crate::walk::{self, WalkOptions, WalkOutput};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 pub use crate::embed::{Embedded, Photo};
@@ -308,21 +308,13 @@ fn lsh_centre(model: &ModelSource) -> Option<&[f32]> {
         .map(|c| c.vector.as_slice())
 }
 
-fn check_cancel(cancel: &AtomicBool) -> Result<()> {
-    if cancel.load(Ordering::Relaxed) {
-        Err(Error::Cancelled)
-    } else {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The stages after embed, run on a fake embedder: milliseconds, no model.
     use super::*;
     use crate::verify::Label;
     use std::path::Path;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A fake model: 16 numbers taken from a hash of the prepared pixels, so
     /// equal pixels give equal vectors and different photos far-apart ones.

@@ -1,5 +1,17 @@
 //! Progress reporting. The library never prints: it tells a [`Progress`]
-//! what it is doing and the binary decides how to show it.
+//! what it is doing and the binary decides how to show it. Cancellation is
+//! a flag the binary sets (Ctrl-C) and the stages poll ([`check_cancel`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `Err(Cancelled)` once `cancel` is set: the stages call it between steps.
+pub fn check_cancel(cancel: &AtomicBool) -> crate::Result<()> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(crate::Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
 
 /// The stages of a scan, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

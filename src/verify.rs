@@ -15,12 +15,12 @@ pub use decide::{Evidence, Judged, Label, Mode, Rules};
 use crate::cache::Cache;
 use crate::decode::{Geometry, Limits};
 use crate::embed::{Embed, Photo};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::{Embeddings, ScoredPair};
-use crate::progress::Progress;
+use crate::progress::{check_cancel, Progress};
 use reread::Reread;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// What the verify stage reads: the embed stage's photos and vectors, the
 /// rules, and where it may look things up.
@@ -124,12 +124,4 @@ fn photos_in(pairs: impl Iterator<Item = (u32, u32)>) -> Vec<u32> {
     v.sort_unstable();
     v.dedup();
     v
-}
-
-fn check_cancel(cancel: &AtomicBool) -> Result<()> {
-    if cancel.load(Ordering::Relaxed) {
-        Err(Error::Cancelled)
-    } else {
-        Ok(())
-    }
 }

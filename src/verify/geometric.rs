@@ -2,13 +2,14 @@
 //! and RANSAC homography inliers of each checked pair.
 
 use super::decide::Rules;
+use super::photos_in;
 use super::reread::Reread;
-use super::{check_cancel, photos_in};
 use crate::cache::Cache;
 use crate::decode::{self, Limits};
 use crate::embed::Photo;
 use crate::error::Result;
 use crate::geometry;
+use crate::progress::check_cancel;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
