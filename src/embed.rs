@@ -16,6 +16,7 @@ use crate::open;
 use crate::progress::Progress;
 use crate::report;
 use crate::report::thumbs::{self, Spool};
+use crate::reread;
 use crate::walk::{FileEntry, WalkOutput};
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -135,12 +136,12 @@ pub fn embed(
                 let read;
                 let bytes = match bytes {
                     Some(b) => b,
-                    None => match reread(&file.path) {
-                        Ok(b) if cache::content_key(&b) == content => {
+                    None => match reread::read_unchanged(&file.path, content) {
+                        Ok(b) => {
                             read = b;
                             &read[..]
                         }
-                        _ => return Meta::default(),
+                        Err(_) => return Meta::default(),
                     },
                 };
                 let m = meta::read(bytes);
@@ -340,11 +341,4 @@ pub fn l2_normalise(v: &mut [f32]) {
     if n > 0.0 {
         v.iter_mut().for_each(|x| *x /= n);
     }
-}
-
-/// A photo's bytes read again during this stage (its metadata, when a warm
-/// scan did not read the file): regular files only, bounded like the first
-/// read. The caller checks the content key.
-fn reread(path: &std::path::Path) -> std::result::Result<Vec<u8>, open::ReadError> {
-    open::read_capped(path, decode::MAX_FILE_BYTES)
 }

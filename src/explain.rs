@@ -1,14 +1,21 @@
-//! `neardup explain A B`: every number behind the decision for two photos.
+//! `neardup explain A B`: every number behind the decision for two photos,
+//! measured by the scan's own stages: the same walk and embed, the same
+//! exact distance, [`verify::measure`] (same pixels, mirror images, the
+//! geometric check with its seed from the two contents) and the same rules.
 
-use crate::decode::{self, Geometry, Limits};
-use crate::embed::Embedder;
+use crate::cache::Cache;
+use crate::decode::Limits;
+use crate::embed::{self, Embed, EmbedOptions, LazyEmbedder, Photo};
 use crate::error::{Error, Result};
-use crate::geometry;
-use crate::index::cosine_distance;
+use crate::index::{cosine_distance, ScoredPair};
 use crate::model::ModelSource;
-use crate::verify::decide::{self, Evidence, Label, Rules};
+use crate::pipeline;
+use crate::progress::NoProgress;
+use crate::verify::{self, decide, Label, Mode, Rules};
+use crate::walk::{self, WalkOptions};
 use serde::Serialize;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 /// One photo as the scan sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,11 +32,18 @@ pub struct PhotoFacts {
 pub struct Explanation {
     pub a: PhotoFacts,
     pub b: PhotoFacts,
+    /// The exact cosine distance (with `--mirror`, the smaller of the direct
+    /// and the mirrored one), as a scan reports it.
     pub distance: f64,
+    /// The pair is closer (or only close) as mirror images (`--mirror`).
+    pub mirrored: bool,
     pub same_bytes: bool,
-    /// `None` when not checked (too far apart or of different sizes).
+    /// `None` when not checked (too far apart, of different sizes, or the
+    /// same bytes).
     pub same_pixels: Option<bool>,
-    pub inliers: u32,
+    /// Inliers of the geometric check; `None` when a scan would not run it
+    /// for this pair (not `--mode similar`, under the threshold, or too far).
+    pub inliers: Option<u32>,
     /// A RAW file and the camera JPEG of the same shot (same name, same folder).
     pub raw_jpeg_pair: bool,
     pub rules: Rules,
@@ -39,25 +53,32 @@ pub struct Explanation {
     pub why: String,
 }
 
-fn load(
-    path: &Path,
-    geo: Geometry,
-    limits: Limits,
-    embedder: &Embedder,
-) -> Result<(PhotoFacts, Vec<u8>, Vec<f32>)> {
-    let bytes = crate::open::read_capped(path, decode::MAX_FILE_BYTES)
-        .map_err(|e| Error::Param(format!("cannot read {}: {e}", path.display())))?;
-    let p = decode::prepare(&bytes, geo, limits)
-        .map_err(|r| Error::Param(format!("{}: {}", path.display(), r.message)))?;
-    let v = embedder.embed(&p.rgb)?;
-    let facts = PhotoFacts {
-        path: path.to_string_lossy().into_owned(),
-        bytes: bytes.len() as u64,
-        width: p.width,
-        height: p.height,
-        format: p.format.to_string(),
-    };
-    Ok((facts, bytes, v))
+/// The flags of a scan that decide a pair.
+#[derive(Debug, Clone)]
+pub struct ExplainOptions {
+    pub mode: Mode,
+    /// Cosine distance; `None` takes the model's default.
+    pub threshold: Option<f32>,
+    pub min_inliers: u32,
+    /// Mirror images count (`--mirror`).
+    pub mirror: bool,
+    /// Seed of the random hyperplanes (the mirror search uses them).
+    pub seed: u64,
+    pub limits: Limits,
+}
+
+impl Default for ExplainOptions {
+    fn default() -> Self {
+        let scan = pipeline::ScanOptions::new(Vec::new());
+        ExplainOptions {
+            mode: scan.mode,
+            threshold: scan.threshold,
+            min_inliers: scan.min_inliers,
+            mirror: scan.mirror,
+            seed: scan.seed,
+            limits: scan.limits,
+        }
+    }
 }
 
 /// Measure two photos as a scan would and say whether (and why) they are
@@ -66,65 +87,122 @@ pub fn explain(
     a: &Path,
     b: &Path,
     model: &ModelSource,
-    rules: &Rules,
-    limits: Limits,
+    opts: &ExplainOptions,
 ) -> Result<Explanation> {
-    let embedder = Embedder::load(model)?;
-    let geo = model.sidecar.geometry();
-    let (fa, ba, va) = load(a, geo, limits, &embedder)?;
-    let (fb, bb, vb) = load(b, geo, limits, &embedder)?;
-    let distance = cosine_distance(&va, &vb);
-    let same_bytes = ba == bb;
-    let same_pixels = (distance <= rules.same_pixels_radius
-        && (fa.width, fa.height) == (fb.width, fb.height))
-        .then(|| {
-            match (
-                decode::pixel_hash(&ba, limits),
-                decode::pixel_hash(&bb, limits),
-            ) {
-                (Ok(x), Ok(y)) => x == y,
-                _ => false,
-            }
-        });
-    let params = geometry::OrbParams {
-        n_features: rules.geo_features,
-        ..Default::default()
+    explain_with(a, b, model, &LazyEmbedder::new(model), opts)
+}
+
+/// [`explain`] with the vectors from `embedder`.
+pub fn explain_with(
+    a: &Path,
+    b: &Path,
+    model: &ModelSource,
+    embedder: &dyn Embed,
+    opts: &ExplainOptions,
+) -> Result<Explanation> {
+    let rules = pipeline::rules(opts.mode, opts.threshold, opts.min_inliers, model)?;
+    for p in [a, b] {
+        if std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::Param(format!(
+                "{}: a folder; explain compares two photos (scan compares folders)",
+                p.display()
+            )));
+        }
+    }
+    // The scan's stages on the two files: walk (paths in the scan's order),
+    // embed, the exact distance, then the verify stage's measures.
+    let cancel = AtomicBool::new(false);
+    let roots = [a.to_path_buf(), b.to_path_buf()];
+    let walked = walk::walk(&roots, WalkOptions { hidden: true }, &NoProgress, &cancel)?;
+    if let Some((path, reason)) = walked.skipped.first() {
+        return Err(Error::Param(format!(
+            "{}: {}",
+            path.display(),
+            reason.message
+        )));
+    }
+    if walked.files.len() != 2 {
+        return Err(Error::Param(format!(
+            "{} and {} are the same file",
+            a.display(),
+            b.display()
+        )));
+    }
+    let geometry = model.sidecar.geometry();
+    let eopts = EmbedOptions {
+        geometry,
+        limits: opts.limits,
+        thumbnails: false,
     };
-    let feats = |bytes: &[u8]| {
-        decode::prepare_gray(bytes, rules.geo_long_side, limits)
-            .map(|g| {
-                geometry::orb(
-                    &geometry::Gray {
-                        width: g.width,
-                        height: g.height,
-                        pixels: &g.pixels,
-                    },
-                    &params,
-                )
-            })
-            .unwrap_or_default()
+    let cache = Cache::disabled();
+    let embedded = embed::embed(walked, eopts, embedder, &cache, &NoProgress, &cancel)?;
+    if let Some((path, reason)) = embedded.skipped.first() {
+        return Err(Error::Param(format!(
+            "{}: {}",
+            path.display(),
+            reason.message
+        )));
+    }
+    let (photos, vectors) = (&embedded.photos, &embedded.vectors);
+    let direct = ScoredPair {
+        a: 0,
+        b: 1,
+        distance: cosine_distance(vectors.row(0), vectors.row(1)),
     };
-    let inliers = geometry::homography_inliers(
-        &feats(&ba),
-        &feats(&bb),
-        rules.ratio,
-        rules.reproj_px,
-        rules.ransac_iters,
-        1,
-    ) as u32;
-    let geo_applies = distance > rules.threshold
-        && distance < rules.geo_radius
-        && rules.mode == decide::Mode::Similar;
-    let raw_jpeg_pair = decide::is_raw_jpeg_pair(a, &fa.format, b, &fb.format);
-    let ev = Evidence {
-        same_bytes,
-        same_pixels: same_pixels.unwrap_or(false),
-        inliers: geo_applies.then_some(inliers),
-        raw_jpeg: raw_jpeg_pair,
+    let cx = verify::Context {
+        photos,
+        vectors,
+        rules: &rules,
+        limits: opts.limits,
+        cache: &cache,
+        progress: &NoProgress,
+        cancel: &cancel,
     };
-    let label = decide::judge(distance, ev, rules);
+    let mirror = opts.mirror.then_some(verify::Mirror {
+        embedder,
+        geometry,
+        threshold: rules.threshold,
+        seed: opts.seed,
+        centre: pipeline::lsh_centre(model),
+    });
+    let measured = verify::measure(&cx, vec![direct], mirror)?.pairs[0];
+    let (ev, distance) = (measured.evidence, measured.pair.distance);
+    let label = decide::judge(distance, ev, &rules);
+    let same_pixels = verify::pixels::compared(&photos[0], &photos[1], distance, &rules)
+        .then_some(ev.same_pixels);
+    let facts = |p: &Photo| PhotoFacts {
+        path: p.file.path.to_string_lossy().into_owned(),
+        bytes: p.file.bytes,
+        width: p.width,
+        height: p.height,
+        format: p.format.to_string(),
+    };
+    // Shown in the order the user gave them.
+    let (fa, fb) = if photos[0].file.path == a {
+        (facts(&photos[0]), facts(&photos[1]))
+    } else {
+        (facts(&photos[1]), facts(&photos[0]))
+    };
+    let why = why(distance, ev, label, &rules);
+    Ok(Explanation {
+        a: fa,
+        b: fb,
+        distance: crate::report::round6(distance as f64),
+        mirrored: measured.mirrored,
+        same_bytes: ev.same_bytes,
+        same_pixels,
+        inliers: ev.inliers,
+        raw_jpeg_pair: ev.raw_jpeg,
+        rules,
+        label,
+        why,
+    })
+}
+
+/// The decision in words.
+fn why(distance: f32, ev: decide::Evidence, label: Option<Label>, rules: &Rules) -> String {
     let t = rules.threshold;
-    let why = match label {
+    match label {
         Some(Label::Identical) => "the two files have the same bytes".to_string(),
         Some(Label::SamePixels) => "the two files decode to the same pixels".to_string(),
         Some(Label::RawJpeg) => format!(
@@ -132,14 +210,15 @@ pub fn explain(
         ),
         Some(Label::Edited) => format!("the distance {distance:.4} is at or under the threshold {t}"),
         Some(Label::Similar) => format!(
-            "the distance {distance:.4} is over the threshold {t}, but the geometric check found {inliers} inliers (>= {})",
+            "the distance {distance:.4} is over the threshold {t}, but the geometric check found {} inliers (>= {})",
+            ev.inliers.unwrap_or(0),
             rules.min_inliers
         ),
         None if distance <= t => format!(
             "the distance {distance:.4} is under the threshold, but mode {:?} only groups copies",
             rules.mode
         ),
-        None if rules.mode != decide::Mode::Similar => {
+        None if rules.mode != Mode::Similar => {
             format!("the distance {distance:.4} is over the threshold {t} (mode {:?} runs no geometric check)", rules.mode)
         }
         None if distance >= rules.geo_radius => format!(
@@ -147,20 +226,9 @@ pub fn explain(
             rules.geo_radius
         ),
         None => format!(
-            "the distance {distance:.4} is over the threshold {t} and the geometric check found only {inliers} inliers (< {})",
+            "the distance {distance:.4} is over the threshold {t} and the geometric check found only {} inliers (< {})",
+            ev.inliers.unwrap_or(0),
             rules.min_inliers
         ),
-    };
-    Ok(Explanation {
-        a: fa,
-        b: fb,
-        distance: crate::report::round6(distance as f64),
-        same_bytes,
-        same_pixels,
-        inliers,
-        raw_jpeg_pair,
-        rules: *rules,
-        label,
-        why,
-    })
+    }
 }

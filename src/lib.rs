@@ -37,6 +37,7 @@ pub mod photo;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub(crate) mod reread;
 pub(crate) mod reverify;
 pub(crate) mod units;
 pub mod verify;
@@ -44,7 +45,7 @@ pub mod walk;
 
 pub use apply::{apply, undo, Action, ApplyOptions, Summary, UndoSummary};
 pub use error::{Error, Result};
-pub use explain::{explain, Explanation};
+pub use explain::{explain, ExplainOptions, Explanation};
 pub use model::ModelSource;
 pub use photo::{Format, SkipKind};
 pub use pipeline::{scan, scan_with_thumbnails, ScanOptions};

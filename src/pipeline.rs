@@ -113,17 +113,8 @@ pub fn scan_with(
     cancel: &AtomicBool,
 ) -> Result<(Report, Thumbnails)> {
     let t_total = Instant::now();
-    let threshold = opts
-        .threshold
-        .or(model.sidecar.default_threshold)
-        .unwrap_or(DEFAULT_THRESHOLD);
-    if !(threshold > 0.0 && threshold < 2.0) {
-        return Err(Error::Param(format!(
-            "--threshold must be in (0, 2), got {threshold}"
-        )));
-    }
-    let mut rules = Rules::new(opts.mode, threshold);
-    rules.min_inliers = opts.min_inliers;
+    let rules = rules(opts.mode, opts.threshold, opts.min_inliers, model)?;
+    let threshold = rules.threshold;
     let cache = match &opts.cache {
         Some(path) => Cache::open(path, model, progress),
         None => Cache::disabled(),
@@ -299,8 +290,29 @@ pub fn walk_and_embed(
     Ok(embedded)
 }
 
+/// The rules of a scan (and of `explain`): the threshold given, or the
+/// model's, or [`DEFAULT_THRESHOLD`].
+pub fn rules(
+    mode: Mode,
+    threshold: Option<f32>,
+    min_inliers: u32,
+    model: &ModelSource,
+) -> Result<Rules> {
+    let threshold = threshold
+        .or(model.sidecar.default_threshold)
+        .unwrap_or(DEFAULT_THRESHOLD);
+    if !(threshold > 0.0 && threshold < 2.0) {
+        return Err(Error::Param(format!(
+            "--threshold must be in (0, 2), got {threshold}"
+        )));
+    }
+    let mut rules = Rules::new(mode, threshold);
+    rules.min_inliers = min_inliers;
+    Ok(rules)
+}
+
 /// The model's LSH centre, when its sidecar has one.
-fn lsh_centre(model: &ModelSource) -> Option<&[f32]> {
+pub(crate) fn lsh_centre(model: &ModelSource) -> Option<&[f32]> {
     model
         .sidecar
         .lsh_centre

@@ -2,13 +2,12 @@
 //! beyond its distance: same bytes, same pixels ([`pixels`]), a mirrored
 //! copy ([`mirror`]), the geometric check ([`geometric`]); then the rules of
 //! [`decide`] give each pair its label. Every photo read again goes through
-//! [`reread`], which checks that its bytes are still the ones embedded.
+//! [`crate::reread`], which checks that its bytes are still the ones embedded.
 
 pub mod decide;
 mod geometric;
 mod mirror;
 pub(crate) mod pixels;
-pub mod reread;
 
 pub use decide::{Evidence, Judged, Label, Mode, Rules};
 
@@ -18,7 +17,7 @@ use crate::embed::{Embed, Photo};
 use crate::error::Result;
 use crate::index::{Embeddings, ScoredPair};
 use crate::progress::{check_cancel, Progress};
-use reread::Reread;
+use crate::reread::Reread;
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 
@@ -64,9 +63,59 @@ impl Verified {
     }
 }
 
+/// A pair with everything measured about it, before the rules of
+/// [`decide`] judge it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// The pair and its exact distance (the smaller of the direct and the
+    /// mirrored one with [`Mirror`]).
+    pub pair: ScoredPair,
+    pub evidence: Evidence,
+    /// Found only through a mirror image (or closer through one).
+    pub mirrored: bool,
+}
+
+/// The evidence of every pair, sorted by `(a, b)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidenced {
+    pub pairs: Vec<Measured>,
+    /// Pairs that went through the geometric check.
+    pub geometric_checks: u64,
+}
+
 /// Verify the pairs the index found (sorted by `(a, b)`, as
-/// [`crate::index::search`] returns them).
-pub fn verify(cx: &Context, mut near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Result<Verified> {
+/// [`crate::index::search`] returns them): [`measure`] them, then keep
+/// those the rules make edges.
+pub fn verify(cx: &Context, near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Result<Verified> {
+    let rules = cx.rules;
+    let measured = measure(cx, near, mirror)?;
+    let judged = measured
+        .pairs
+        .iter()
+        .filter_map(|m| {
+            decide::judge(m.pair.distance, m.evidence, rules).map(|label| Judged {
+                pair: m.pair,
+                label,
+                inliers: m.evidence.inliers,
+                mirrored: m.mirrored,
+            })
+        })
+        .collect();
+    Ok(Verified {
+        judged,
+        geometric_checks: measured.geometric_checks,
+    })
+}
+
+/// Everything the verify stage measures about each pair: same bytes, same
+/// pixels, a mirror image, the geometric check (for each photo's nearest
+/// neighbours, [`decide::geometric_candidates`]). `neardup explain` calls
+/// this too, so that it measures a pair exactly as a scan does.
+pub fn measure(
+    cx: &Context,
+    mut near: Vec<ScoredPair>,
+    mirror: Option<Mirror>,
+) -> Result<Evidenced> {
     let Context {
         photos,
         vectors,
@@ -94,26 +143,29 @@ pub fn verify(cx: &Context, mut near: Vec<ScoredPair>, mirror: Option<Mirror>) -
     };
     let inliers =
         geometric::geometric_check(photos, &checks, rules, limits, cache, &reread, cancel)?;
-    let judged: Vec<Judged> = near
+    let pairs = near
         .iter()
-        .filter_map(|p| {
+        .map(|p| {
             let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
-            let ev = Evidence {
-                same_bytes: a.content == b.content,
-                same_pixels: same_pixels.contains(&(p.a, p.b)),
-                inliers: inliers.get(&(p.a, p.b)).copied(),
-                raw_jpeg: decide::is_raw_jpeg_pair(&a.file.path, a.format, &b.file.path, b.format),
-            };
-            decide::judge(p.distance, ev, rules).map(|label| Judged {
+            Measured {
                 pair: *p,
-                label,
-                inliers: ev.inliers,
+                evidence: Evidence {
+                    same_bytes: a.content == b.content,
+                    same_pixels: same_pixels.contains(&(p.a, p.b)),
+                    inliers: inliers.get(&(p.a, p.b)).copied(),
+                    raw_jpeg: decide::is_raw_jpeg_pair(
+                        &a.file.path,
+                        a.format,
+                        &b.file.path,
+                        b.format,
+                    ),
+                },
                 mirrored: mirrored.contains(&(p.a, p.b)),
-            })
+            }
         })
         .collect();
-    Ok(Verified {
-        judged,
+    Ok(Evidenced {
+        pairs,
         geometric_checks: checks.len() as u64,
     })
 }

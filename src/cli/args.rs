@@ -195,6 +195,15 @@ pub struct ExplainArgs {
     /// Cosine distance threshold [default: the model's].
     #[arg(long, value_name = "DIST")]
     pub threshold: Option<f32>,
+    /// Mirrored copies count, as in `scan --mirror`.
+    #[arg(long)]
+    pub mirror: bool,
+    /// Inliers the geometric check needs, as in `scan --min-inliers`.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub min_inliers: u32,
+    /// Seed of the random hyperplanes, as in `scan --seed` (used with --mirror).
+    #[arg(long, default_value_t = neardup::pipeline::DEFAULT_SEED)]
+    pub seed: u64,
     /// An ONNX model to use instead of the bundled one.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,

@@ -3,7 +3,7 @@
 use super::args::ExplainArgs;
 use super::exit::ExitCode;
 use super::out::emit;
-use neardup::{model::ModelSource, pipeline, report, Error};
+use neardup::{explain::ExplainOptions, model::ModelSource, report};
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     explain(args)?;
@@ -15,15 +15,16 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
         Some(p) => ModelSource::from_path(p)?,
         None => ModelSource::bundled()?,
     };
-    let threshold = args
-        .threshold
-        .or(model.sidecar.default_threshold)
-        .unwrap_or(pipeline::DEFAULT_THRESHOLD);
-    if !(threshold > 0.0 && threshold < 2.0) {
-        return Err(Error::Param(format!("--threshold must be in (0, 2), got {threshold}")).into());
-    }
-    let rules = neardup::Rules::new(args.mode.into(), threshold);
-    let e = neardup::explain::explain(&args.a, &args.b, &model, &rules, Default::default())?;
+    let opts = ExplainOptions {
+        mode: args.mode.into(),
+        threshold: args.threshold,
+        min_inliers: args.min_inliers,
+        mirror: args.mirror,
+        seed: args.seed,
+        ..ExplainOptions::default()
+    };
+    let e = neardup::explain(&args.a, &args.b, &model, &opts)?;
+    let rules = e.rules;
     if args.json {
         return emit(format!("{}\n", serde_json::to_string_pretty(&e)?).as_bytes());
     }
@@ -42,9 +43,10 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
     }
     outln!(
         o,
-        "cosine distance:  {:.4} (threshold {})",
+        "cosine distance:  {:.4} (threshold {}){}",
         e.distance,
-        rules.threshold
+        rules.threshold,
+        if e.mirrored { ", as mirror images" } else { "" }
     );
     outln!(o, "same bytes:       {}", yes_no(e.same_bytes));
     match e.same_pixels {
@@ -55,16 +57,22 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
             rules.same_pixels_radius
         ),
     }
-    outln!(
-        o,
-        "geometric check:  {} inliers (needs {}; ORB {} features at {} px, ratio {}, RANSAC {} px)",
-        e.inliers,
-        rules.min_inliers,
-        rules.geo_features,
-        rules.geo_long_side,
-        rules.ratio,
-        rules.reproj_px
-    );
+    match e.inliers {
+        Some(n) => outln!(
+            o,
+            "geometric check:  {n} inliers (needs {}; ORB {} features at {} px, ratio {}, RANSAC {} px)",
+            rules.min_inliers,
+            rules.geo_features,
+            rules.geo_long_side,
+            rules.ratio,
+            rules.reproj_px
+        ),
+        None => outln!(
+            o,
+            "geometric check:  not run (only in mode similar, for distances over the threshold and under {})",
+            rules.geo_radius
+        ),
+    }
     match e.label {
         Some(l) => outln!(
             o,

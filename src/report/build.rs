@@ -11,7 +11,7 @@ use crate::keep;
 use crate::model::ModelSource;
 use crate::report::thumbs::{self, Spool, Thumbnails};
 use crate::report::{self, Report};
-use crate::verify::reread::{self, RereadError};
+use crate::reread::{self, RereadError};
 use crate::verify::{Label, Rules, Verified};
 use rayon::prelude::*;
 use std::path::PathBuf;

@@ -3,13 +3,13 @@
 
 use super::decide::Rules;
 use super::photos_in;
-use super::reread::Reread;
 use crate::cache::Cache;
 use crate::decode::{self, Limits};
 use crate::embed::Photo;
 use crate::error::Result;
 use crate::geometry;
 use crate::progress::check_cancel;
+use crate::reread::Reread;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

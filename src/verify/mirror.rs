@@ -1,13 +1,13 @@
 //! Mirrored copies: the vector of every photo's mirror image, and the pairs
 //! found only through a mirror.
 
-use super::reread::Reread;
 use crate::cache::{self, Cache};
 use crate::decode::{self, Geometry, Limits};
 use crate::embed::{Embed, Photo};
 use crate::error::{Error, Result};
 use crate::index::{self, Embeddings, LshRequest, TARGET_RECALL};
 use crate::progress::check_cancel;
+use crate::reread::Reread;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,11 +3,11 @@
 
 use super::decide::Rules;
 use super::photos_in;
-use super::reread::Reread;
 use crate::cache::Cache;
 use crate::decode::{self, Limits};
 use crate::embed::Photo;
 use crate::index;
+use crate::reread::Reread;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -16,6 +16,14 @@ const PIXELS_FACT: &str = "pixels/2";
 /// Cache kind of the band-by-band comparisons of two JPEGs (see
 /// [`decode::same_pixels`]).
 pub(crate) const SAME_PIXELS_FACT: &str = "same-pixels/1";
+
+/// Whether the pixels of `a` and `b` are compared: close enough to be the
+/// same image, of the same displayed size and not byte-identical.
+pub(crate) fn compared(a: &Photo, b: &Photo, distance: f32, rules: &Rules) -> bool {
+    distance <= rules.same_pixels_radius
+        && a.content != b.content
+        && (a.width, a.height) == (b.width, b.height)
+}
 
 /// Pairs close enough to be the same image, of the same displayed size and
 /// not byte-identical, whose fully decoded pixels are equal.
@@ -30,10 +38,12 @@ pub(crate) fn same_pixel_pairs(
     let todo: Vec<index::ScoredPair> = near
         .iter()
         .filter(|p| {
-            let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
-            p.distance <= rules.same_pixels_radius
-                && a.content != b.content
-                && (a.width, a.height) == (b.width, b.height)
+            compared(
+                &photos[p.a as usize],
+                &photos[p.b as usize],
+                p.distance,
+                rules,
+            )
         })
         .copied()
         .collect();

@@ -1,8 +1,9 @@
-//! The one way a photo is read again after the embed stage (mirror image,
-//! same pixels, pixel hash, geometric gray, thumbnails): the file is read
-//! with [`open::read_capped`] and its content key must equal the one the
-//! embed stage recorded. Bytes that changed since are never used, so no
-//! result computed from them is cached by the old content.
+//! The one way a photo is read again once its content key is known (its
+//! metadata on a warm scan; mirror image, same pixels, pixel hash and
+//! geometric gray in the verify stage; thumbnails): the file is read with
+//! [`open::read_capped`] and its content key must equal the one recorded.
+//! Bytes that changed since are never used, so no result computed from them
+//! is cached by the old content.
 
 use crate::cache;
 use crate::decode;
@@ -10,6 +11,7 @@ use crate::embed::Photo;
 use crate::open;
 use crate::progress::Progress;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Mutex;
 
 /// Why a photo could not be read again.
@@ -25,8 +27,13 @@ pub enum RereadError {
 /// The bytes of `photo`'s file, when they are still the ones embedded
 /// (regular files only, bounded like the first read).
 pub fn checked(photo: &Photo) -> Result<Vec<u8>, RereadError> {
-    let bytes = open::read_capped(&photo.file.path, decode::MAX_FILE_BYTES)?;
-    if cache::content_key(&bytes) != photo.content {
+    read_unchanged(&photo.file.path, &photo.content)
+}
+
+/// The bytes of the file at `path`, when their content key is `content`.
+pub fn read_unchanged(path: &Path, content: &str) -> Result<Vec<u8>, RereadError> {
+    let bytes = open::read_capped(path, decode::MAX_FILE_BYTES)?;
+    if cache::content_key(&bytes) != content {
         return Err(RereadError::Changed);
     }
     Ok(bytes)
