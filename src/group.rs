@@ -6,7 +6,7 @@
 //! others cannot chain two unrelated groups together, which connected
 //! components would do.
 
-use crate::index::ScoredPair;
+use crate::index::{cosine_distance, Embeddings, ScoredPair};
 
 /// A group: the indices of its photos (sorted) and its pairs.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +81,19 @@ pub fn connected_components(n: usize, pairs: &[ScoredPair]) -> Vec<Cluster> {
 
 /// The share of cross pairs that must be edges for two groups to merge.
 pub const LINK_FRACTION: f64 = 0.5;
+
+/// The group stage: average linkage ([`average_linkage`]) over the edges
+/// (the pairs the verify stage judged), with the exact distances of the
+/// vectors; `tie_radius` as there.
+pub fn group(
+    edges: &[ScoredPair],
+    vectors: &Embeddings,
+    fraction: f64,
+    tie_radius: f32,
+) -> Vec<Cluster> {
+    let dist = |a: u32, b: u32| cosine_distance(vectors.row(a as usize), vectors.row(b as usize));
+    average_linkage(vectors.len(), edges, fraction, &dist, tie_radius)
+}
 
 /// Average-linkage groups of `n` photos linked by `edges`: edges in order of
 /// (distance, a, b); groups `A` and `B` merge when the edges between them

@@ -573,6 +573,28 @@ pub fn search(
     (found, stats)
 }
 
+/// The index stage's result: the plan, the pairs within the radius with
+/// their exact distances (sorted by `(a, b)`), and what finding them cost.
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    pub plan: LshPlan,
+    pub near: Vec<ScoredPair>,
+    pub candidates: CandidateStats,
+}
+
+/// The index stage: plan the tables for `radius` ([`plan`]), hash every
+/// vector into them and keep the colliding pairs whose exact distance is
+/// within it ([`search`]).
+pub fn index(e: &Embeddings, radius: f32, req: LshRequest) -> Result<Indexed> {
+    let plan = plan(e, radius, req)?;
+    let (near, candidates) = search(e, &plan, radius, |_, _| true);
+    Ok(Indexed {
+        plan,
+        near,
+        candidates,
+    })
+}
+
 /// A pair of photos (indices into the embeddings) and their exact distance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoredPair {

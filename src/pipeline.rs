@@ -112,34 +112,31 @@ pub fn scan_with(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<(Report, Thumbnails)> {
-    let t_total = Instant::now();
+    let started = Instant::now();
     let rules = rules(opts.mode, opts.threshold, opts.min_inliers, model)?;
-    let threshold = rules.threshold;
     let cache = match &opts.cache {
         Some(path) => Cache::open(path, model, progress),
         None => Cache::disabled(),
     };
     let geometry = model.sidecar.geometry();
     let centre = lsh_centre(model);
+    let stage = |s: Stage, len: Option<u64>| Timed::start(progress, s, len);
 
     // 1. Walk the roots and the reference folders.
-    let t = Instant::now();
+    let t = stage(Stage::Walk, None);
     let (roots, walked) = walk_roots(opts, progress, cancel)?;
-    let walk_s = t.elapsed();
+    let walk_s = t.finish();
 
     // 2. Decode and embed every photo, cache first.
-    let t = Instant::now();
-    progress.start(Stage::Embed, Some(walked.files.len() as u64));
+    let t = stage(Stage::Embed, Some(walked.files.len() as u64));
     let eopts = embed_options(opts, model);
     let embedded = embed::embed(walked, eopts, embedder, &cache, progress, cancel)?;
-    progress.finish(Stage::Embed);
-    let decode_embed_s = t.elapsed();
+    let embed_s = t.finish();
     let (photos, vectors) = (&embedded.photos, &embedded.vectors);
 
     // 3. Index: every vector hashed into the LSH tables, for the radius the
     // mode needs; candidates verified by their exact distance as found.
-    let t = Instant::now();
-    progress.start(Stage::Index, None);
+    let t = stage(Stage::Index, None);
     let radius = rules.search_radius();
     let req = LshRequest {
         bits: opts.bits,
@@ -148,15 +145,12 @@ pub fn scan_with(
         target_recall: TARGET_RECALL,
         centre,
     };
-    let plan = index::plan(vectors, radius, req)?;
-    let (near, candidates) = index::search(vectors, &plan, radius, |_, _| true);
-    progress.finish(Stage::Index);
-    let index_s = t.elapsed();
+    let indexed = index::index(vectors, radius, req)?;
+    let index_s = t.finish();
     check_cancel(cancel)?;
 
     // 4. Verify: same bytes, same pixels, mirror images, the geometric check.
-    let t = Instant::now();
-    progress.start(Stage::Verify, Some(near.len() as u64));
+    let t = stage(Stage::Verify, Some(indexed.near.len() as u64));
     let cx = verify::Context {
         photos,
         vectors,
@@ -169,26 +163,17 @@ pub fn scan_with(
     let mirror = opts.mirror.then_some(verify::Mirror {
         embedder,
         geometry,
-        threshold,
+        threshold: rules.threshold,
         seed: opts.seed,
         centre,
     });
-    let verified = verify::verify(&cx, near, mirror)?;
-    progress.finish(Stage::Verify);
-    let verify_s = t.elapsed();
+    let verified = verify::verify(&cx, indexed.near, mirror)?;
+    let verify_s = t.finish();
 
     // 5. Group: average linkage over the edges.
     let t = Instant::now();
-    let edges: Vec<index::ScoredPair> = verified.judged.iter().map(|j| j.pair).collect();
-    let dist =
-        |a: u32, b: u32| index::cosine_distance(vectors.row(a as usize), vectors.row(b as usize));
-    let clusters = group::average_linkage(
-        photos.len(),
-        &edges,
-        rules.link_fraction,
-        &dist,
-        rules.geo_radius,
-    );
+    let edges = verified.edges();
+    let clusters = group::group(&edges, vectors, rules.link_fraction, rules.geo_radius);
     let group_s = t.elapsed();
 
     let thumbnails = match &embedded.thumbs {
@@ -207,41 +192,72 @@ pub fn scan_with(
     }
 
     // 6-7. Keep (per group, by `opts.keep`) and the report.
-    let secs = |d: Duration| report::round6(d.as_secs_f64());
     let timings = opts.timings.then(|| report::Timings {
-        walk: secs(walk_s),
-        model_load: secs(embedder.load_time()),
-        decode_embed: secs(decode_embed_s),
+        walk: seconds(walk_s),
+        model_load: seconds(embedder.load_time()),
+        decode_embed: seconds(embed_s),
         decode_thread: report::round6(embedded.decode_thread_s),
         embed_thread: report::round6(embedded.embed_thread_s),
-        index: secs(index_s),
-        verify: secs(verify_s),
-        group: secs(group_s),
-        total: secs(t_total.elapsed()),
+        index: seconds(index_s),
+        verify: seconds(verify_s),
+        group: seconds(group_s),
+        total: seconds(started.elapsed()),
     });
-    let settings = Settings {
-        roots: &roots,
-        reference: &opts.reference,
-        keep: &opts.keep,
-        hidden: opts.hidden,
-        mirror: opts.mirror,
-        threshold,
-        radius,
-        rules,
-        bits_from_user: opts.bits.is_some(),
-        tables_from_user: opts.tables.is_some(),
-    };
     let report = report_build::build(Scanned {
         model,
-        opts: settings,
+        opts: settings(opts, &roots, rules),
         embedded,
-        plan: &plan,
-        candidates,
+        plan: &indexed.plan,
+        candidates: indexed.candidates,
         verified: &verified,
         clusters: &clusters,
         timings,
     });
     Ok((report, thumbnails))
+}
+
+/// A stage's progress bar and wall-clock time, both kept by the spine.
+struct Timed<'a> {
+    progress: &'a dyn Progress,
+    stage: Stage,
+    started: Instant,
+}
+
+impl<'a> Timed<'a> {
+    fn start(progress: &'a dyn Progress, stage: Stage, len: Option<u64>) -> Timed<'a> {
+        progress.start(stage, len);
+        Timed {
+            progress,
+            stage,
+            started: Instant::now(),
+        }
+    }
+
+    /// The stage is over: its bar closed, its time taken.
+    fn finish(self) -> Duration {
+        self.progress.finish(self.stage);
+        self.started.elapsed()
+    }
+}
+
+fn seconds(d: Duration) -> f64 {
+    report::round6(d.as_secs_f64())
+}
+
+/// The parameters of a scan as its report records them.
+fn settings<'a>(opts: &'a ScanOptions, roots: &'a [PathBuf], rules: Rules) -> Settings<'a> {
+    Settings {
+        roots,
+        reference: &opts.reference,
+        keep: &opts.keep,
+        hidden: opts.hidden,
+        mirror: opts.mirror,
+        threshold: rules.threshold,
+        radius: rules.search_radius(),
+        rules,
+        bits_from_user: opts.bits.is_some(),
+        tables_from_user: opts.tables.is_some(),
+    }
 }
 
 /// Walk the roots and the reference folders (scanned like roots); returns
@@ -282,7 +298,9 @@ pub fn walk_and_embed(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Embedded> {
+    progress.start(Stage::Walk, None);
     let (_, walked) = walk_roots(opts, progress, cancel)?;
+    progress.finish(Stage::Walk);
     progress.start(Stage::Embed, Some(walked.files.len() as u64));
     let eopts = embed_options(opts, embedder.model());
     let embedded = embed::embed(walked, eopts, embedder, cache, progress, cancel)?;

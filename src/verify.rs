@@ -54,6 +54,11 @@ pub struct Verified {
 }
 
 impl Verified {
+    /// The judged pairs as the group stage's edges.
+    pub fn edges(&self) -> Vec<ScoredPair> {
+        self.judged.iter().map(|j| j.pair).collect()
+    }
+
     /// The judged pair of photos `a < b`, if it is an edge.
     pub fn get(&self, a: u32, b: u32) -> Option<&Judged> {
         self.judged

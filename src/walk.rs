@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::photo::{Format, SkipKind, SkipReason};
-use crate::progress::{Progress, Stage};
+use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -82,7 +82,6 @@ pub fn walk(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<WalkOutput> {
-    progress.start(Stage::Walk, None);
     let mut out = WalkOutput::default();
     for root in roots {
         let mut it = walkdir::WalkDir::new(root)
@@ -179,7 +178,6 @@ pub fn walk(
     }
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
     out.files.dedup_by(|a, b| a.path == b.path);
-    progress.finish(Stage::Walk);
     Ok(out)
 }
 
