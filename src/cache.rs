@@ -27,6 +27,7 @@
 //! while working turn the cache off for the rest of the run.
 
 use crate::model::{sha256_hex, ModelSource};
+use crate::photo::Format;
 use crate::progress::Progress;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -116,7 +117,7 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 pub struct Entry {
     pub width: u32,
     pub height: u32,
-    pub format: String,
+    pub format: Format,
     pub vector: Vec<f32>,
 }
 
@@ -502,7 +503,7 @@ mod tests {
         Entry {
             width: 4,
             height: 3,
-            format: "jpeg".into(),
+            format: Format::Jpeg,
             vector: vec![x.cos(), x.sin(), 0.0],
         }
     }
@@ -622,7 +623,7 @@ mod tests {
         Entry {
             width: 640,
             height: 480,
-            format: "jpeg".into(),
+            format: Format::Jpeg,
             vector: unit(1280, k),
         }
     }

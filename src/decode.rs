@@ -47,17 +47,9 @@ pub struct Prepared {
     /// resolution.
     pub width: u32,
     pub height: u32,
-    pub format: &'static str,
+    pub format: Format,
     /// `geometry.width * geometry.height` RGB pixels, row-major, as displayed.
     pub rgb: Vec<u8>,
-}
-
-/// The static name of a format this build decodes ("jpeg", ...); other
-/// names map to "unknown".
-pub fn format_static(name: &str) -> &'static str {
-    Format::from_name(name)
-        .filter(|f| f.decodes())
-        .map_or("unknown", Format::name)
 }
 
 /// Identify the image format from the first bytes of a file.
@@ -248,7 +240,7 @@ fn finish_prepare(raw: Raw, geo: Geometry) -> Result<Prepared, SkipReason> {
     Ok(Prepared {
         width,
         height,
-        format: raw.format.name(),
+        format: raw.format,
         rgb,
     })
 }

@@ -13,6 +13,7 @@ use crate::decode::{self, Geometry, Limits, SkipKind, SkipReason};
 use crate::error::{Error, Result};
 use crate::index::Embeddings;
 use crate::open;
+use crate::photo::Format;
 use crate::progress::Progress;
 use crate::report;
 use crate::report::thumbs::{self, Spool};
@@ -62,7 +63,7 @@ pub struct Photo {
     pub file: FileEntry,
     pub width: u32,
     pub height: u32,
-    pub format: &'static str,
+    pub format: Format,
     /// Size and BLAKE3 hash of the file's bytes (see [`cache::content_key`]).
     pub content: String,
     /// What its EXIF says.
@@ -152,7 +153,7 @@ pub fn embed(
                 file: file.clone(),
                 width: e.width,
                 height: e.height,
-                format: decode::format_static(&e.format),
+                format: e.format,
                 content,
                 meta,
             };
@@ -210,7 +211,7 @@ pub fn embed(
                             let entry = cache::Entry {
                                 width: p.width,
                                 height: p.height,
-                                format: p.format.to_string(),
+                                format: p.format,
                                 vector: v,
                             };
                             cache.put(&content, entry.clone());

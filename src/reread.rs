@@ -92,7 +92,7 @@ mod tests {
             },
             width: 1,
             height: 1,
-            format: "jpeg",
+            format: crate::photo::Format::Jpeg,
             content: cache::content_key(bytes),
             meta: Meta::default(),
         }

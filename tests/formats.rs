@@ -85,7 +85,7 @@ fn every_format_decodes_upright_and_looks_like_its_twin() {
     for (path, fmt) in files {
         let p = decode::prepare(&read(&path), geo, Limits::default())
             .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-        assert_eq!(p.format, fmt, "{}", path.display());
+        assert_eq!(p.format.name(), fmt, "{}", path.display());
         // Displayed size: the RAW previews and the rotated HEIC/AVIF are
         // stored sideways (128x192).
         assert_eq!((p.width, p.height), (192, 128), "{}", path.display());

@@ -124,10 +124,15 @@ pub(super) fn vector_row(
     if sum != vector_sum(fingerprint, content, w, h, format, blob) {
         return Ok(Err("a checksum mismatch".into()));
     }
+    // Only builds of neardup write these names; one this build does not
+    // know (a newer build's format) is not used.
+    let Some(format) = Format::from_name(format) else {
+        return Ok(Err(format!("an unknown format {format:?}")));
+    };
     Ok(Ok(Entry {
         width,
         height,
-        format: format.to_string(),
+        format,
         vector,
     }))
 }

@@ -96,13 +96,13 @@ pub(super) fn commit(
                 Write::Vector { content, entry } => {
                     let (w, h) = (entry.width as i64, entry.height as i64);
                     let blob = vec_to_blob(&entry.vector);
-                    let sum = vector_sum(fingerprint, content, w, h, &entry.format, &blob);
+                    let sum = vector_sum(fingerprint, content, w, h, entry.format.name(), &blob);
                     vector.execute(params![
                         fingerprint,
                         content,
                         w,
                         h,
-                        entry.format,
+                        entry.format.name(),
                         blob,
                         &sum[..]
                     ])?;

@@ -46,7 +46,7 @@ pub(crate) fn embed_mirrored(
                 cache::Entry {
                     width: p.width,
                     height: p.height,
-                    format: p.format.to_string(),
+                    format: p.format,
                     vector: v.clone(),
                 },
             );
