@@ -44,6 +44,9 @@ pub struct Explanation {
     /// Inliers of the geometric check; `None` when a scan would not run it
     /// for this pair (not `--mode similar`, under the threshold, or too far).
     pub inliers: Option<u32>,
+    /// `[a, b]`: the share of A that B shows and of B that A shows, through
+    /// the homography the geometric check fitted (`None` when it fitted none).
+    pub coverage: Option<[f64; 2]>,
     /// A RAW file and the camera JPEG of the same shot (same name, same folder).
     pub raw_jpeg_pair: bool,
     pub rules: Rules,
@@ -60,6 +63,8 @@ pub struct ExplainOptions {
     /// Cosine distance; `None` takes the model's default.
     pub threshold: Option<f32>,
     pub min_inliers: u32,
+    /// Share of each photo the other must show.
+    pub min_coverage: f32,
     /// Mirror images count (`--mirror`).
     pub mirror: bool,
     /// Seed of the random hyperplanes (the mirror search uses them).
@@ -74,6 +79,7 @@ impl Default for ExplainOptions {
             mode: scan.mode,
             threshold: scan.threshold,
             min_inliers: scan.min_inliers,
+            min_coverage: scan.min_coverage,
             mirror: scan.mirror,
             seed: scan.seed,
             limits: scan.limits,
@@ -100,7 +106,13 @@ pub fn explain_with(
     embedder: &dyn Embed,
     opts: &ExplainOptions,
 ) -> Result<Explanation> {
-    let rules = pipeline::rules(opts.mode, opts.threshold, opts.min_inliers, model)?;
+    let rules = pipeline::rules(
+        opts.mode,
+        opts.threshold,
+        opts.min_inliers,
+        opts.min_coverage,
+        model,
+    )?;
     for p in [a, b] {
         if std::fs::metadata(p).is_ok_and(|m| m.is_dir()) {
             return Err(Error::Param(format!(
@@ -178,11 +190,20 @@ pub fn explain_with(
         format: p.format.to_string(),
     };
     // Shown in the order the user gave them.
-    let (fa, fb) = if photos[0].file.path == a {
+    let given_order = photos[0].file.path == a;
+    let (fa, fb) = if given_order {
         (facts(&photos[0]), facts(&photos[1]))
     } else {
         (facts(&photos[1]), facts(&photos[0]))
     };
+    let coverage = ev.coverage.map(|c| {
+        let [x, y] = crate::report::coverage_pair(c);
+        if given_order {
+            [x, y]
+        } else {
+            [y, x]
+        }
+    });
     let why = why(distance, ev, label, &rules);
     Ok(Explanation {
         a: fa,
@@ -192,6 +213,7 @@ pub fn explain_with(
         same_bytes: ev.same_bytes,
         same_pixels,
         inliers: ev.inliers,
+        coverage,
         raw_jpeg_pair: ev.raw_jpeg,
         rules,
         label,
@@ -202,7 +224,33 @@ pub fn explain_with(
 /// The decision in words.
 fn why(distance: f32, ev: decide::Evidence, label: Option<Label>, rules: &Rules) -> String {
     let t = rules.threshold;
-    match label {
+    let unchecked = decide::Evidence {
+        coverage: None,
+        ..ev
+    };
+    if let (None, Some(would), Some(c)) = (
+        label,
+        decide::judge(distance, unchecked, rules),
+        ev.coverage,
+    ) {
+        return format!(
+            "{} by its distance {distance:.4} and inliers, but not the same picture: through the \
+             geometric check's model one photo shows only {:.0}% of the other (each must show \
+             {:.0}%): panorama neighbours, a wide shot and its detail, or a shared region",
+            would.as_str(),
+            100.0 * c.min(),
+            100.0 * rules.min_coverage
+        );
+    }
+    let shows = match ev.coverage {
+        Some(c) if ev.inliers.is_some_and(|k| k >= rules.min_inliers) => format!(
+            "; each shows at least {:.0}% of the other (needs {:.0}%)",
+            100.0 * c.min(),
+            100.0 * rules.min_coverage
+        ),
+        _ => String::new(),
+    };
+    let why = match label {
         Some(Label::Identical) => "the two files have the same bytes".to_string(),
         Some(Label::SamePixels) => "the two files decode to the same pixels".to_string(),
         Some(Label::RawJpeg) => format!(
@@ -230,5 +278,9 @@ fn why(distance: f32, ev: decide::Evidence, label: Option<Label>, rules: &Rules)
             ev.inliers.unwrap_or(0),
             rules.min_inliers
         ),
+    };
+    match label {
+        Some(Label::Edited | Label::Similar) => why + &shows,
+        _ => why,
     }
 }

@@ -53,6 +53,9 @@ pub struct Features {
     pub points: Vec<(f32, f32)>,
     /// 256-bit descriptors; bit `i` is word `i / 64`, bit `i % 64`.
     pub descriptors: Vec<[u64; 4]>,
+    /// The input image's size, the frame of `points`.
+    pub width: u32,
+    pub height: u32,
 }
 
 // Used by the tests (the scan only counts inliers).
@@ -594,7 +597,11 @@ fn level_quotas(n_features: usize, n_levels: usize, scale_factor: f64) -> Vec<us
 /// an image too small for a single descriptor window.
 pub fn orb(img: &Gray, p: &OrbParams) -> Features {
     let (w, h) = (img.width as usize, img.height as usize);
-    let mut out = Features::default();
+    let mut out = Features {
+        width: img.width,
+        height: img.height,
+        ..Features::default()
+    };
     let Some(n_px) = w.checked_mul(h) else {
         return out;
     };
@@ -1028,14 +1035,15 @@ fn ransac_homography(
     reproj_px: f64,
     max_iters: usize,
     seed: u64,
-) -> usize {
+) -> (usize, Option<Homography>) {
     let n = src.len();
     if n < 4 || reproj_px.is_nan() || reproj_px <= 0.0 {
-        return 0;
+        return (0, None);
     }
     let thresh2 = reproj_px * reproj_px;
     let mut rng = SplitMix64(seed);
     let mut best = 0usize;
+    let mut best_h = None;
     let mut bound = max_iters;
     let mut mask = Vec::with_capacity(n);
     let mut iter = 0;
@@ -1063,6 +1071,7 @@ fn ransac_homography(
             continue;
         }
         best = count;
+        best_h = Some(h);
         // Local optimisation: refit on the inliers, keep if it explains more.
         if count > 4 {
             let (is, id): (Vec<_>, Vec<_>) = src
@@ -1073,12 +1082,16 @@ fn ransac_homography(
                 .map(|((&a, &b), _)| (a, b))
                 .unzip();
             if let Some(hr) = fit_normalized(&is, &id) {
-                best = best.max(count_inliers(&hr, src, dst, thresh2, None));
+                let refit = count_inliers(&hr, src, dst, thresh2, None);
+                if refit > best {
+                    best = refit;
+                    best_h = Some(hr);
+                }
             }
         }
         bound = ransac_bound(best, n, max_iters);
     }
-    best
+    (best, best_h)
 }
 
 /// The RANSAC seed of a pair, from its key (the two contents, the one
@@ -1113,19 +1126,187 @@ pub fn homography_inliers(
     max_iters: usize,
     seed: u64,
 ) -> usize {
+    homography_match(a, b, ratio, reproj_px, max_iters, seed).inliers
+}
+
+/// What the geometric check found for a pair: [`homography_inliers`] and,
+/// from the homography that explains them, how much of each photo the
+/// other shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Match {
+    pub inliers: usize,
+    /// `None` when no homography was fitted (or a photo's size is unknown).
+    pub coverage: Option<Coverage>,
+}
+
+/// How much of each photo of a pair the other one shows, as shares of its
+/// area (0 to 1), through the fitted homography: a crop of 10% shows 0.9 of
+/// its original and all of itself, a panorama neighbour overlapping by 10%
+/// about 0.1 of each other, a zoomed detail all of itself and a small part
+/// of the wide shot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coverage {
+    /// The share of photo `a`'s frame that photo `b` shows.
+    pub a: f32,
+    /// The share of photo `b`'s frame that photo `a` shows.
+    pub b: f32,
+}
+
+impl Coverage {
+    /// The smaller of the two shares.
+    pub fn min(&self) -> f32 {
+        self.a.min(self.b)
+    }
+}
+
+/// [`homography_inliers`] with the coverage of the fitted homography.
+pub fn homography_match(
+    a: &Features,
+    b: &Features,
+    ratio: f32,
+    reproj_px: f32,
+    max_iters: usize,
+    seed: u64,
+) -> Match {
+    let none = Match {
+        inliers: 0,
+        coverage: None,
+    };
     let na = a.descriptors.len().min(a.points.len());
     let nb = b.descriptors.len().min(b.points.len());
     if na < 2 || nb < 2 {
-        return 0;
+        return none;
     }
     let matches = ratio_matches(&a.descriptors[..na], &b.descriptors[..nb], ratio);
     if matches.len() < 4 {
-        return 0;
+        return none;
     }
     let pt = |p: (f32, f32)| (f64::from(p.0), f64::from(p.1));
     let src: Vec<_> = matches.iter().map(|&(i, _)| pt(a.points[i])).collect();
     let dst: Vec<_> = matches.iter().map(|&(_, j)| pt(b.points[j])).collect();
-    ransac_homography(&src, &dst, f64::from(reproj_px), max_iters, seed)
+    let (inliers, h) = ransac_homography(&src, &dst, f64::from(reproj_px), max_iters, seed);
+    let coverage = h.and_then(|h| coverage(&h, (a.width, a.height), (b.width, b.height)));
+    Match { inliers, coverage }
+}
+
+/// The coverage of `h` (frame `a` → frame `b`, sizes in pixels): the part
+/// of `b`'s frame that `a`'s frame maps onto, and the part of `a`'s frame
+/// that `b`'s maps back onto through the inverse. `None` when the model
+/// sends a frame's corners through infinity (a homography fitted to part of
+/// a scene that is not a plane, extrapolated): it then says nothing of how
+/// the frames overlap.
+fn coverage(h: &Homography, a: (u32, u32), b: (u32, u32)) -> Option<Coverage> {
+    if a.0 == 0 || a.1 == 0 || b.0 == 0 || b.1 == 0 {
+        return None;
+    }
+    let inv = invert(h)?;
+    Some(Coverage {
+        a: shown(&inv, b, a)? as f32,
+        b: shown(h, a, b)? as f32,
+    })
+}
+
+/// The share of frame `to` covered by frame `from` mapped through `h`;
+/// `None` when a corner of `from` maps through infinity.
+fn shown(h: &Homography, from: (u32, u32), to: (u32, u32)) -> Option<f64> {
+    let rect = |(w, h): (u32, u32)| {
+        let (x1, y1) = (f64::from(w) - 0.5, f64::from(h) - 0.5);
+        [(-0.5, -0.5), (x1, -0.5), (x1, y1), (-0.5, y1)]
+    };
+    let mut quad = Vec::with_capacity(4);
+    for (x, y) in rect(from) {
+        let w = h[6] * x + h[7] * y + h[8];
+        if w <= 1e-9 {
+            return None;
+        }
+        quad.push((
+            (h[0] * x + h[1] * y + h[2]) / w,
+            (h[3] * x + h[4] * y + h[5]) / w,
+        ));
+    }
+    let [lo, _, hi, _] = rect(to);
+    let area = polygon_area(&clip_to_rect(quad, lo, hi));
+    Some((area / ((hi.0 - lo.0) * (hi.1 - lo.1))).clamp(0.0, 1.0))
+}
+
+/// The inverse of a homography, scaled to `h33 = 1` when possible; `None`
+/// when it is singular.
+fn invert(m: &Homography) -> Option<Homography> {
+    let [a, b, c, d, e, f, g, h, i] = *m;
+    let co = [
+        e * i - f * h,
+        c * h - b * i,
+        b * f - c * e,
+        f * g - d * i,
+        a * i - c * g,
+        c * d - a * f,
+        d * h - e * g,
+        b * g - a * h,
+        a * e - b * d,
+    ];
+    let det = a * co[0] + b * co[3] + c * co[6];
+    if !det.is_finite() || det.abs() < 1e-12 {
+        return None;
+    }
+    let mut r = co.map(|v| v / det);
+    if r[8].abs() > 1e-12 {
+        let k = 1.0 / r[8];
+        r.iter_mut().for_each(|v| *v *= k);
+    }
+    r.iter().all(|v| v.is_finite()).then_some(r)
+}
+
+/// Sutherland–Hodgman: the part of polygon `poly` inside the axis-aligned
+/// rectangle from `lo` to `hi`.
+fn clip_to_rect(mut poly: Vec<(f64, f64)>, lo: (f64, f64), hi: (f64, f64)) -> Vec<(f64, f64)> {
+    // Each side as (axis, bound, inside when the coordinate is >= bound?).
+    let sides = [
+        (0, lo.0, true),
+        (0, hi.0, false),
+        (1, lo.1, true),
+        (1, hi.1, false),
+    ];
+    for (axis, bound, above) in sides {
+        if poly.is_empty() {
+            break;
+        }
+        let coord = |p: (f64, f64)| if axis == 0 { p.0 } else { p.1 };
+        let inside = |p: (f64, f64)| {
+            if above {
+                coord(p) >= bound
+            } else {
+                coord(p) <= bound
+            }
+        };
+        let mut out = Vec::with_capacity(poly.len() + 2);
+        for k in 0..poly.len() {
+            let (p, q) = (poly[k], poly[(k + 1) % poly.len()]);
+            if inside(p) {
+                out.push(p);
+            }
+            if inside(p) != inside(q) {
+                let t = (bound - coord(p)) / (coord(q) - coord(p));
+                out.push((p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1)));
+            }
+        }
+        poly = out;
+    }
+    poly
+}
+
+/// The area of a simple polygon (shoelace formula).
+fn polygon_area(poly: &[(f64, f64)]) -> f64 {
+    let n = poly.len();
+    if n < 3 {
+        return 0.0;
+    }
+    let twice: f64 = (0..n)
+        .map(|k| {
+            let (p, q) = (poly[k], poly[(k + 1) % n]);
+            p.0 * q.1 - q.0 * p.1
+        })
+        .sum();
+    twice.abs() / 2.0
 }
 
 #[cfg(test)]
@@ -1472,10 +1653,60 @@ mod tests {
                 dst.push((rng.next_f64() * 500.0, rng.next_f64() * 380.0));
             }
         }
-        let n = ransac_homography(&src, &dst, 5.0, 2000, 1);
+        let n = ransac_homography(&src, &dst, 5.0, 2000, 1).0;
         assert!((100..=110).contains(&n), "{n}");
-        assert_eq!(n, ransac_homography(&src, &dst, 5.0, 2000, 1));
-        assert_eq!(ransac_homography(&src[..3], &dst[..3], 5.0, 2000, 1), 0);
+        assert_eq!(n, ransac_homography(&src, &dst, 5.0, 2000, 1).0);
+        assert_eq!(ransac_homography(&src[..3], &dst[..3], 5.0, 2000, 1).0, 0);
+    }
+
+    /// A translation-and-scale homography `x' = s x + tx`, `y' = s y + ty`.
+    fn similarity(s: f64, tx: f64, ty: f64) -> Homography {
+        [s, 0.0, tx, 0.0, s, ty, 0.0, 0.0, 1.0]
+    }
+
+    #[test]
+    fn coverage_of_a_copy_a_crop_a_neighbour_and_a_detail() {
+        let close = |x: f32, y: f64| (f64::from(x) - y).abs() < 0.01;
+        // The same frame: each shows all of the other.
+        let c = coverage(&similarity(1.0, 0.0, 0.0), (512, 384), (512, 384)).unwrap();
+        assert!(close(c.a, 1.0) && close(c.b, 1.0), "{c:?}");
+        // a resized to half: still the whole picture.
+        let c = coverage(&similarity(0.5, -0.25, -0.25), (512, 384), (256, 192)).unwrap();
+        assert!(close(c.a, 1.0) && close(c.b, 1.0), "{c:?}");
+        // b is the middle 80% (per side) of a, enlarged to a's size: b shows
+        // 64% of a, a shows all of b.
+        let c = coverage(&similarity(1.25, -64.0, -48.0), (512, 384), (512, 384)).unwrap();
+        assert!(close(c.a, 0.64) && close(c.b, 1.0), "{c:?}");
+        // A panorama neighbour: b starts where the last 10% of a begins.
+        let c = coverage(&similarity(1.0, -460.8, 0.0), (512, 384), (512, 384)).unwrap();
+        assert!(close(c.a, 0.1) && close(c.b, 0.1), "{c:?}");
+        // A zoomed detail: b is a's middle third, enlarged three times.
+        let c = coverage(&similarity(3.0, -512.0, -384.0), (512, 384), (512, 384)).unwrap();
+        assert!(close(c.a, 1.0 / 9.0) && close(c.b, 1.0), "{c:?}");
+    }
+
+    #[test]
+    fn a_folding_or_singular_homography_says_nothing() {
+        // Corners sent through infinity.
+        let fold = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, -0.01, 0.0, 1.0];
+        assert!(coverage(&fold, (512, 384), (512, 384)).is_none());
+        assert!(coverage(&[0.0; 9], (512, 384), (512, 384)).is_none());
+        assert!(coverage(&similarity(1.0, 0.0, 0.0), (0, 384), (512, 384)).is_none());
+    }
+
+    #[test]
+    fn a_photo_matched_with_itself_is_covered_whole() {
+        let img = texture(W, H, 7);
+        let g = Gray {
+            width: W,
+            height: H,
+            pixels: &img,
+        };
+        let f = orb(&g, &OrbParams::default());
+        let c = homography_match(&f, &f, 0.8, 5.0, 2000, 1)
+            .coverage
+            .expect("a fit");
+        assert!(c.a > 0.99 && c.b > 0.99, "{c:?}");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct ScanOptions {
     pub mode: Mode,
     /// Inliers the geometric check needs.
     pub min_inliers: u32,
+    /// Share of each photo the other must show (see [`Rules::min_coverage`]).
+    pub min_coverage: f32,
     /// Mirrored copies (horizontal flip) count as near-duplicates.
     pub mirror: bool,
     /// The keeper criteria, in order (see [`keep::complete`]).
@@ -71,6 +73,7 @@ impl ScanOptions {
             cache: None,
             mode: Mode::Similar,
             min_inliers: Rules::new(Mode::Similar, DEFAULT_THRESHOLD).min_inliers,
+            min_coverage: crate::verify::decide::MIN_COVERAGE,
             mirror: false,
             keep: keep::complete(&[]),
             reference: Vec::new(),
@@ -113,7 +116,13 @@ pub fn scan_with(
     cancel: &AtomicBool,
 ) -> Result<(Report, Thumbnails)> {
     let started = Instant::now();
-    let rules = rules(opts.mode, opts.threshold, opts.min_inliers, model)?;
+    let rules = rules(
+        opts.mode,
+        opts.threshold,
+        opts.min_inliers,
+        opts.min_coverage,
+        model,
+    )?;
     let cache = match &opts.cache {
         Some(path) => Cache::open(path, model, progress),
         None => Cache::disabled(),
@@ -314,6 +323,7 @@ pub fn rules(
     mode: Mode,
     threshold: Option<f32>,
     min_inliers: u32,
+    min_coverage: f32,
     model: &ModelSource,
 ) -> Result<Rules> {
     let threshold = threshold
@@ -324,8 +334,14 @@ pub fn rules(
             "--threshold must be in (0, 2), got {threshold}"
         )));
     }
+    if !(0.0..=1.0).contains(&min_coverage) {
+        return Err(Error::Param(format!(
+            "--min-coverage must be in [0, 1], got {min_coverage}"
+        )));
+    }
     let mut rules = Rules::new(mode, threshold);
     rules.min_inliers = min_inliers;
+    rules.min_coverage = min_coverage;
     Ok(rules)
 }
 

@@ -27,13 +27,14 @@
 //!                   "target_recall", "pair_recall_at_threshold", "search_radius",
 //!                   "mode": "copies" | "edits" | "similar",
 //!                   "rules": { "mode", "threshold", "same_pixels_radius", "neighbours",
-//!                              "geo_radius", "min_inliers", "geo_long_side",
+//!                              "geo_radius", "min_inliers", "min_coverage", "geo_long_side",
 //!                              "geo_features", "ratio", "reproj_px", "ransac_iters",
 //!                              "link_fraction" },
 //!                   "hidden", "mirror", "roots": [..], "reference": [..],
 //!                   "keep": [criterion, ..], "roots_seal"? },
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
-//!               "bucket_collisions", "verified_pairs", "geometric_checks", "groups",
+//!               "bucket_collisions", "verified_pairs", "geometric_checks",
+//!               "not_same_picture", "groups",
 //!               "photos_in_groups",
 //!               "skipped": [ { "path", "kind", "reason" } ],
 //!               "seconds"?: { "walk", "model_load", "decode_embed", "decode_thread",
@@ -43,7 +44,7 @@
 //!                                "mtime_ns"?, "modified"?, "content"?, "captured"?,
 //!                                "camera"?, "gps", "exif_fields", "reference"?,
 //!                                "symlink"? } ],
-//!                 "pairs":   [ { "a", "b", "distance", "label", "inliers"?,
+//!                 "pairs":   [ { "a", "b", "distance", "label", "inliers"?, "coverage"?,
 //!                                "mirrored"?, "raw_jpeg_pair"? } ],
 //!                 "keeper"?, "keeper_reason"? } ]
 //! }
@@ -54,7 +55,11 @@
 //!   seconds.
 //! - `label` (of a pair, and of a group: the loosest of its pairs) is one of
 //!   `identical`, `same-pixels`, `raw+jpeg`, `edited`, `similar`;
-//!   `inliers` is present when the geometric check ran for the pair.
+//!   `inliers` is present when the geometric check ran for the pair, and
+//!   `coverage` (`[a, b]`: the share of `a` that `b` shows, and of `b` that
+//!   `a` shows, 3 decimals) when it fitted a homography. A pair above
+//!   `same-pixels` whose check has `min_inliers` and a coverage under
+//!   `min_coverage` on either side is not an edge (`not_same_picture`).
 //! - `keep` criteria are `pixels`, `largest`, `smallest`, `format`, `exif`,
 //!   `oldest`, `newest`, `path` (see [`keep`]); `keeper` is a member's path
 //!   and `keeper_reason` says why, against the runner-up.
@@ -163,6 +168,10 @@ pub struct Stats {
     pub verified_pairs: u64,
     /// Pairs that went through the geometric check.
     pub geometric_checks: u64,
+    /// Pairs close enough to be edges that the geometric check showed not
+    /// to be the same picture (coverage under `min_coverage`).
+    #[serde(default)]
+    pub not_same_picture: u64,
     pub groups: u64,
     pub photos_in_groups: u64,
     pub skipped: Vec<Skipped>,
@@ -295,6 +304,10 @@ pub struct Pair {
     /// Inliers of the geometric check, when it ran for this pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inliers: Option<u32>,
+    /// `[a, b]`: the share of `a` that `b` shows and of `b` that `a` shows,
+    /// through the homography of the geometric check, when it fitted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<[f64; 2]>,
     /// True when the pair matched as mirror images (`--mirror`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mirrored: bool,
@@ -308,6 +321,12 @@ pub struct Pair {
 /// Round to 6 decimals so that reports stay short and readable.
 pub fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
+}
+
+/// A coverage as the report writes it: `[a, b]`, 3 decimals.
+pub fn coverage_pair(c: crate::verify::decide::Coverage) -> [f64; 2] {
+    let r3 = |x: f32| (f64::from(x) * 1e3).round() / 1e3;
+    [r3(c.a), r3(c.b)]
 }
 
 #[cfg(test)]
@@ -364,6 +383,7 @@ pub(crate) mod tests {
                 bucket_collisions: 2,
                 verified_pairs: 1,
                 geometric_checks: 0,
+                not_same_picture: 0,
                 groups: 1,
                 photos_in_groups: 2,
                 skipped: vec![Skipped {
@@ -410,6 +430,7 @@ pub(crate) mod tests {
                     distance: 0.0123,
                     label: crate::verify::decide::Label::Edited,
                     inliers: None,
+                    coverage: None,
                     mirrored: false,
                     raw_jpeg_pair: false,
                 }],

@@ -30,6 +30,7 @@ use crate::embed::Embedder;
 use crate::geometry;
 use crate::index::cosine_distance;
 use crate::model::ModelSource;
+use crate::photo::Format;
 use crate::report::{Member, Report};
 use crate::verify::decide::{self, Evidence, Label, Mode, Rules};
 use std::path::{Path, PathBuf};
@@ -270,9 +271,9 @@ impl<'a> Verifier<'a> {
         };
         let raw_jpeg = decide::is_raw_jpeg_pair(
             Path::new(&keeper.path),
-            &keeper.format,
+            Format::from_name(&keeper.format),
             Path::new(&member.path),
-            &member.format,
+            Format::from_name(&member.format),
         );
         let none = Evidence {
             raw_jpeg,

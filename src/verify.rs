@@ -51,6 +51,9 @@ pub struct Verified {
     pub judged: Vec<Judged>,
     /// Pairs that went through the geometric check.
     pub geometric_checks: u64,
+    /// Pairs that would be edges by their distance or inliers, but whose
+    /// geometric check shows they are not the same picture.
+    pub not_same_picture: u64,
 }
 
 impl Verified {
@@ -94,6 +97,18 @@ pub struct Evidenced {
 pub fn verify(cx: &Context, near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Result<Verified> {
     let rules = cx.rules;
     let measured = measure(cx, near, mirror)?;
+    let not_same_picture = measured
+        .pairs
+        .iter()
+        .filter(|m| {
+            let unchecked = Evidence {
+                coverage: None,
+                ..m.evidence
+            };
+            decide::judge(m.pair.distance, m.evidence, rules).is_none()
+                && decide::judge(m.pair.distance, unchecked, rules).is_some()
+        })
+        .count() as u64;
     let judged = measured
         .pairs
         .iter()
@@ -102,6 +117,7 @@ pub fn verify(cx: &Context, near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Re
                 pair: m.pair,
                 label,
                 inliers: m.evidence.inliers,
+                coverage: m.evidence.coverage,
                 mirrored: m.mirrored,
             })
         })
@@ -109,6 +125,7 @@ pub fn verify(cx: &Context, near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Re
     Ok(Verified {
         judged,
         geometric_checks: measured.geometric_checks,
+        not_same_picture,
     })
 }
 
@@ -142,28 +159,36 @@ pub fn measure(
     };
     let same_pixels = pixels::same_pixel_pairs(photos, &near, rules, limits, cache, &reread);
     check_cancel(cancel)?;
-    let checks = match rules.mode {
-        Mode::Similar => decide::geometric_candidates(photos.len(), &near, rules),
-        _ => Vec::new(),
+    // What needs no picture: same bytes, same pixels, one shot in RAW and JPEG.
+    let plain = |p: &ScoredPair| {
+        let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
+        Evidence {
+            same_bytes: a.content == b.content,
+            same_pixels: same_pixels.contains(&(p.a, p.b)),
+            raw_jpeg: decide::is_raw_jpeg_pair(
+                &a.file.path,
+                Some(a.format),
+                &b.file.path,
+                Some(b.format),
+            ),
+            ..Evidence::default()
+        }
     };
-    let inliers =
-        geometric::geometric_check(photos, &checks, rules, limits, cache, &reread, cancel)?;
+    let checks = geometric_checks(photos.len(), &near, rules, |p| {
+        let ev = plain(p);
+        !(ev.same_bytes || ev.same_pixels || ev.raw_jpeg)
+    });
+    let found = geometric::geometric_check(photos, &checks, rules, limits, cache, &reread, cancel)?;
     let pairs = near
         .iter()
         .map(|p| {
-            let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
+            let fit = found.get(&(p.a, p.b));
             Measured {
                 pair: *p,
                 evidence: Evidence {
-                    same_bytes: a.content == b.content,
-                    same_pixels: same_pixels.contains(&(p.a, p.b)),
-                    inliers: inliers.get(&(p.a, p.b)).copied(),
-                    raw_jpeg: decide::is_raw_jpeg_pair(
-                        &a.file.path,
-                        a.format,
-                        &b.file.path,
-                        b.format,
-                    ),
+                    inliers: fit.map(|f| f.0),
+                    coverage: fit.and_then(|f| f.1),
+                    ..plain(p)
                 },
                 mirrored: mirrored.contains(&(p.a, p.b)),
             }
@@ -173,6 +198,30 @@ pub fn measure(
         pairs,
         geometric_checks: checks.len() as u64,
     })
+}
+
+/// The pairs the geometric check measures: in mode similar, each photo's
+/// nearest neighbours beyond the threshold
+/// ([`decide::geometric_candidates`]); in modes edits and similar, every
+/// pair within the threshold that `needs_picture` (its coverage says
+/// whether the two are the same picture). Sorted, each once.
+fn geometric_checks(
+    n: usize,
+    near: &[ScoredPair],
+    rules: &Rules,
+    needs_picture: impl Fn(&ScoredPair) -> bool,
+) -> Vec<(u32, u32)> {
+    let mut checks = match rules.mode {
+        Mode::Similar => decide::geometric_candidates(n, near, rules),
+        _ => Vec::new(),
+    };
+    if rules.mode != Mode::Copies {
+        let within = near.iter().filter(|p| p.distance <= rules.threshold);
+        checks.extend(within.filter(|p| needs_picture(p)).map(|p| (p.a, p.b)));
+        checks.sort_unstable();
+        checks.dedup();
+    }
+    checks
 }
 
 /// The photos that appear in `pairs`, sorted, each once.

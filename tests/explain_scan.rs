@@ -28,6 +28,9 @@ fn explain_agrees_with_scan(flags: &[&str]) -> usize {
         assert_eq!(e["distance"].as_f64(), Some(p.distance), "{what}");
         assert_eq!(e["inliers"].as_u64(), p.inliers.map(u64::from), "{what}");
         assert_eq!(e["mirrored"].as_bool(), Some(p.mirrored), "{what}");
+        // explain's A is the scan's b: the two shares swap.
+        let coverage = p.coverage.map(|[x, y]| serde_json::json!([y, x]));
+        assert_eq!(e["coverage"], coverage.unwrap_or_default(), "{what}");
         assert_eq!(e["a"]["path"], p.b.as_str(), "{what}");
         with_inliers += p.inliers.is_some() as usize;
     }

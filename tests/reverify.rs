@@ -390,14 +390,14 @@ fn edited_pairs_rest_on_the_distance_and_mirrored_ones_on_the_flipped_image() {
 
 #[test]
 fn similar_pairs_rest_on_the_geometric_check() {
-    // A zoomed-in view of the same scene: too far for an edit, confirmed by
+    // A tighter framing of the same view, over a low threshold: confirmed by
     // the geometric check (see tests/cache.rs).
     let dir = tempfile::tempdir().unwrap();
     let lib = dir.path().join("lib");
     let src = load(&album().join("day1/DSC_0044.JPG"));
     let (w, h) = src.dimensions();
     save(&src, &lib.join("scene.jpg"), ImageFormat::Jpeg);
-    let zoom = imageops::crop_imm(&src, w / 10, h / 5, w / 2, h / 2).to_image();
+    let zoom = imageops::crop_imm(&src, w / 8, h / 8, w * 3 / 4, h * 3 / 4).to_image();
     let zoom = imageops::resize(
         &zoom,
         w * 4 / 5,
@@ -406,7 +406,17 @@ fn similar_pairs_rest_on_the_geometric_check() {
     );
     save(&zoom, &lib.join("scene_zoomed.jpg"), ImageFormat::Jpeg);
     let plan_path = dir.path().join("plan.json");
-    let mut plan = scan_plan(&plan_path, &["--mode", "similar", "--no-cache", s(&lib)]);
+    let mut plan = scan_plan(
+        &plan_path,
+        &[
+            "--mode",
+            "similar",
+            "--threshold",
+            "0.05",
+            "--no-cache",
+            s(&lib),
+        ],
+    );
     let g = group_with(&mut plan, "scene.jpg");
     assert!(g["pairs"].to_string().contains("similar"), "{g:#}");
     assert!(g["keeper"].as_str().unwrap().ends_with("/scene.jpg"));

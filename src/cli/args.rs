@@ -201,6 +201,9 @@ pub struct ExplainArgs {
     /// Inliers the geometric check needs, as in `scan --min-inliers`.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub min_inliers: u32,
+    /// Share of each photo the other must show, as in `scan --min-coverage`.
+    #[arg(long, value_name = "SHARE", default_value_t = neardup::verify::decide::MIN_COVERAGE)]
+    pub min_coverage: f32,
     /// Seed of the random hyperplanes, as in `scan --seed` (used with --mirror).
     #[arg(long, default_value_t = neardup::pipeline::DEFAULT_SEED)]
     pub seed: u64,
@@ -301,6 +304,12 @@ pub struct ScanArgs {
     /// Inliers the geometric check needs to accept a re-shot of the same scene.
     #[arg(long, value_name = "N", default_value_t = 12)]
     pub min_inliers: u32,
+
+    /// The same picture: share of each photo's area (0 to 1) the other must show,
+    /// through the geometric check's model, for a pair above same-pixels (panorama
+    /// neighbours, a wide shot and its detail show less).
+    #[arg(long, value_name = "SHARE", default_value_t = neardup::verify::decide::MIN_COVERAGE)]
+    pub min_coverage: f32,
 
     /// Bits per LSH table (k) [default: chosen from the number of photos and the
     /// threshold so that 99% of the pairs under the threshold are found].

@@ -19,6 +19,7 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
         mode: args.mode.into(),
         threshold: args.threshold,
         min_inliers: args.min_inliers,
+        min_coverage: args.min_coverage,
         mirror: args.mirror,
         seed: args.seed,
         ..ExplainOptions::default()
@@ -72,6 +73,15 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
             "geometric check:  not run (only in mode similar, for distances over the threshold and under {})",
             rules.geo_radius
         ),
+    }
+    if let Some([a, b]) = e.coverage {
+        outln!(
+            o,
+            "coverage:         B shows {:.0}% of A, A shows {:.0}% of B (each must show {:.0}%)",
+            100.0 * a,
+            100.0 * b,
+            100.0 * rules.min_coverage
+        );
     }
     match e.label {
         Some(l) => outln!(

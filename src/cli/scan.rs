@@ -44,6 +44,7 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     opts.timings = args.timings;
     opts.mode = args.mode.into();
     opts.min_inliers = args.min_inliers;
+    opts.min_coverage = args.min_coverage;
     opts.mirror = args.mirror;
     if let Some(list) = &args.keep {
         opts.keep = neardup::keep::parse_order(list)?;

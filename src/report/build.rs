@@ -121,6 +121,7 @@ pub fn build(scanned: Scanned) -> Report {
                         distance: report::round6(sp.distance as f64),
                         label: j.label,
                         inliers: j.inliers,
+                        coverage: j.coverage.map(report::coverage_pair),
                         mirrored: j.mirrored,
                         raw_jpeg_pair: j.label == Label::RawJpeg,
                     }
@@ -198,6 +199,7 @@ pub fn build(scanned: Scanned) -> Report {
             bucket_collisions: cstats.collisions,
             verified_pairs: verified.judged.len() as u64,
             geometric_checks: verified.geometric_checks,
+            not_same_picture: verified.not_same_picture,
             groups: groups.len() as u64,
             photos_in_groups: groups.iter().map(|g| g.members.len() as u64).sum(),
             skipped: skipped

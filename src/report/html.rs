@@ -564,6 +564,7 @@ mod tests {
             distance: d,
             label: Label::Edited,
             inliers: None,
+            coverage: None,
             mirrored: false,
             raw_jpeg_pair: false,
         };

@@ -13,6 +13,7 @@
 //! (distance at or under the threshold), `similar` (found by the geometric
 //! check only).
 
+pub use crate::geometry::Coverage;
 use crate::index::ScoredPair;
 use crate::photo::Format;
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,12 @@ pub struct Rules {
     pub geo_radius: f32,
     /// RANSAC homography inliers needed to accept a checked pair.
     pub min_inliers: u32,
+    /// Share of each photo the other must show (through the homography of
+    /// a geometric check with `min_inliers` or more) for any tier above
+    /// same-pixels: under it, the two are a panorama's neighbours, a wide
+    /// shot and its detail, or share only a region.
+    #[serde(default = "default_min_coverage")]
+    pub min_coverage: f32,
     /// Photos are reduced to this longer side for the check.
     pub geo_long_side: u32,
     /// ORB features per photo.
@@ -94,6 +101,13 @@ pub struct Rules {
     pub link_fraction: f64,
 }
 
+/// The default [`Rules::min_coverage`] (see the README, "The same picture").
+pub const MIN_COVERAGE: f32 = 0.3;
+
+fn default_min_coverage() -> f32 {
+    MIN_COVERAGE
+}
+
 impl Rules {
     pub fn new(mode: Mode, threshold: f32) -> Rules {
         Rules {
@@ -103,6 +117,7 @@ impl Rules {
             neighbours: 5,
             geo_radius: 0.5,
             min_inliers: 12,
+            min_coverage: MIN_COVERAGE,
             geo_long_side: 512,
             geo_features: 1000,
             ratio: 0.8,
@@ -153,16 +168,20 @@ pub struct Judged {
     pub label: Label,
     /// Inliers of the geometric check, when it ran.
     pub inliers: Option<u32>,
+    /// What each photo shows of the other, when the check fitted a model.
+    pub coverage: Option<Coverage>,
     /// Found only through a mirror image (or closer through one).
     pub mirrored: bool,
 }
 
 /// Facts about a pair beyond its distance.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Evidence {
     pub same_bytes: bool,
     pub same_pixels: bool,
     pub inliers: Option<u32>,
+    /// The coverage of the homography the geometric check fitted.
+    pub coverage: Option<Coverage>,
     /// A RAW file and the camera JPEG of the same shot ([`is_raw_jpeg_pair`]).
     pub raw_jpeg: bool,
 }
@@ -171,13 +190,27 @@ pub struct Evidence {
 /// [`crate::decode::sniff`] names them) with the same name but for the
 /// extension (case-insensitive), in the same folder: what a camera writes
 /// for one shot in RAW+JPEG mode.
-pub fn is_raw_jpeg_pair(a: &Path, format_a: &str, b: &Path, format_b: &str) -> bool {
-    let (fa, fb) = (Format::from_name(format_a), Format::from_name(format_b));
+pub fn is_raw_jpeg_pair(a: &Path, fa: Option<Format>, b: &Path, fb: Option<Format>) -> bool {
     let raw = |f: Option<Format>| f.is_some_and(Format::is_raw);
     let camera_jpeg = |f: Option<Format>| f.is_some_and(Format::is_camera_jpeg);
     let kinds = (raw(fa) && camera_jpeg(fb)) || (raw(fb) && camera_jpeg(fa));
     let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().to_lowercase());
     kinds && a.parent() == b.parent() && stem(a).is_some() && stem(a) == stem(b)
+}
+
+/// Whether a pair of this label shows the same picture: a geometric check
+/// confident enough (`min_inliers`) whose model shows under `min_coverage`
+/// of either photo says it does not. Identical files, same pixels and the
+/// RAW and JPEG of one shot need no such check; a pair the check could not
+/// fit keeps the label its distance gives.
+pub fn same_picture(label: Label, ev: Evidence, rules: &Rules) -> bool {
+    if !matches!(label, Label::Edited | Label::Similar) || ev.raw_jpeg {
+        return true;
+    }
+    match (ev.inliers, ev.coverage) {
+        (Some(k), Some(c)) if k >= rules.min_inliers => c.min() >= rules.min_coverage,
+        _ => true,
+    }
 }
 
 /// The label of a pair, or `None` when it is not an edge in this mode.
@@ -198,7 +231,7 @@ pub fn judge(distance: f32, ev: Evidence, rules: &Rules) -> Option<Label> {
         Mode::Edits => Label::Edited,
         Mode::Similar => Label::Similar,
     };
-    if label > reach {
+    if label > reach || !same_picture(label, ev, rules) {
         return None;
     }
     // The same shot in RAW and JPEG: whatever made it an edge, say so.
@@ -321,34 +354,73 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_that_is_not_the_same_picture_is_no_edge() {
+        let r = Rules::new(Mode::Similar, 0.21);
+        let fit = |inliers: u32, a: f32, b: f32| Evidence {
+            inliers: Some(inliers),
+            coverage: Some(Coverage { a, b }),
+            ..Evidence::default()
+        };
+        // A crop, a burst frame: edited, similar.
+        assert_eq!(judge(0.1, fit(200, 0.8, 1.0), &r), Some(Label::Edited));
+        assert_eq!(judge(0.3, fit(40, 0.9, 0.9), &r), Some(Label::Similar));
+        // Panorama neighbours, a wide shot and its detail: neither.
+        assert_eq!(judge(0.1, fit(60, 0.1, 0.1), &r), None);
+        assert_eq!(judge(0.3, fit(150, 1.0, 0.12), &r), None);
+        // A check too weak to trust says nothing; the distance decides.
+        assert_eq!(judge(0.1, fit(5, 0.1, 0.1), &r), Some(Label::Edited));
+        // Same bytes, same pixels, RAW and JPEG of one shot need no picture.
+        let same = Evidence {
+            same_pixels: true,
+            ..fit(60, 0.1, 0.1)
+        };
+        assert_eq!(judge(0.01, same, &r), Some(Label::SamePixels));
+        let raw = Evidence {
+            raw_jpeg: true,
+            ..fit(60, 0.1, 0.1)
+        };
+        assert_eq!(judge(0.1, raw, &r), Some(Label::RawJpeg));
+    }
+
+    #[test]
     fn raw_jpeg_pairs_are_the_same_name_in_the_same_folder() {
         let p = Path::new;
         assert!(is_raw_jpeg_pair(
             p("card/DSC_0042.NEF"),
-            "nef",
+            Format::from_name("nef"),
             p("card/DSC_0042.JPG"),
-            "jpeg"
+            Format::from_name("jpeg")
         ));
         assert!(is_raw_jpeg_pair(
             p("card/img_1.heic"),
-            "heic",
+            Format::from_name("heic"),
             p("card/IMG_1.CR3"),
-            "cr3"
+            Format::from_name("cr3")
         ));
         assert!(!is_raw_jpeg_pair(
             p("a/DSC_0042.NEF"),
-            "nef",
+            Format::from_name("nef"),
             p("b/DSC_0042.JPG"),
-            "jpeg"
+            Format::from_name("jpeg")
         ));
         assert!(!is_raw_jpeg_pair(
             p("a/DSC_0042.NEF"),
-            "nef",
+            Format::from_name("nef"),
             p("a/DSC_0043.JPG"),
-            "jpeg"
+            Format::from_name("jpeg")
         ));
-        assert!(!is_raw_jpeg_pair(p("a/x.jpg"), "jpeg", p("a/x.png"), "png"));
-        assert!(!is_raw_jpeg_pair(p("a/x.dng"), "dng", p("a/x.nef"), "nef"));
+        assert!(!is_raw_jpeg_pair(
+            p("a/x.jpg"),
+            Format::from_name("jpeg"),
+            p("a/x.png"),
+            Format::from_name("png")
+        ));
+        assert!(!is_raw_jpeg_pair(
+            p("a/x.dng"),
+            Format::from_name("dng"),
+            p("a/x.nef"),
+            Format::from_name("nef")
+        ));
     }
 
     #[test]

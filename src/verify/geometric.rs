@@ -7,7 +7,7 @@ use crate::cache::Cache;
 use crate::decode::{self, Limits};
 use crate::embed::Photo;
 use crate::error::Result;
-use crate::geometry;
+use crate::geometry::{self, Coverage};
 use crate::progress::check_cancel;
 use crate::reread::Reread;
 use rayon::prelude::*;
@@ -17,10 +17,41 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Bumped whenever the geometric check changes its counts.
 /// 3: the gray image comes from a decode at 1/8, 1/4 or 1/2 only.
 /// 4: ... whose longer side covers 15/16 of the target (then upscaled).
-const GEOMETRY_VERSION: u32 = 4;
+/// 5: the coverage of the fitted homography is kept beside the inliers.
+const GEOMETRY_VERSION: u32 = 5;
 
-/// Inliers of the geometric check of each pair in `checks`. Features are
-/// computed once per photo involved, from a second, reduced decode.
+/// What the geometric check found for a pair (see [`geometry::Match`]).
+pub type Found = (u32, Option<Coverage>);
+
+/// The cached value of a pair: inliers, then the two shares when a
+/// homography was fitted.
+fn to_bytes(&(inliers, coverage): &Found) -> Vec<u8> {
+    let mut v = inliers.to_le_bytes().to_vec();
+    if let Some(c) = coverage {
+        v.extend_from_slice(&c.a.to_le_bytes());
+        v.extend_from_slice(&c.b.to_le_bytes());
+    }
+    v
+}
+
+fn from_bytes(v: &[u8]) -> Option<Found> {
+    let word = |k: usize| -> Option<[u8; 4]> { v.get(k * 4..k * 4 + 4)?.try_into().ok() };
+    let inliers = u32::from_le_bytes(word(0)?);
+    match v.len() {
+        4 => Some((inliers, None)),
+        12 => {
+            let a = f32::from_le_bytes(word(1)?);
+            let b = f32::from_le_bytes(word(2)?);
+            let ok = |x: f32| (0.0..=1.0).contains(&x);
+            (ok(a) && ok(b)).then_some((inliers, Some(Coverage { a, b })))
+        }
+        _ => None,
+    }
+}
+
+/// Inliers and coverage of the geometric check of each pair in `checks`.
+/// Features are computed once per photo involved, from a second, reduced
+/// decode.
 pub(crate) fn geometric_check(
     photos: &[Photo],
     checks: &[(u32, u32)],
@@ -29,7 +60,7 @@ pub(crate) fn geometric_check(
     cache: &Cache,
     reread: &Reread,
     cancel: &AtomicBool,
-) -> Result<HashMap<(u32, u32), u32>> {
+) -> Result<HashMap<(u32, u32), Found>> {
     // Results depend only on the two files' contents and the constants, so
     // they are cached by content and seeded by content.
     let kind = format!(
@@ -42,15 +73,15 @@ pub(crate) fn geometric_check(
             photos[a as usize].content, photos[b as usize].content
         )
     };
-    let mut known: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut known: HashMap<(u32, u32), Found> = HashMap::new();
     let mut todo: Vec<(u32, u32)> = Vec::new();
     for &(a, b) in checks {
         match cache
             .get_fact(&kind, &key(a, b))
-            .and_then(|v| v.try_into().ok())
+            .and_then(|v| from_bytes(&v))
         {
-            Some(bytes) => {
-                known.insert((a, b), u32::from_le_bytes(bytes));
+            Some(found) => {
+                known.insert((a, b), found);
             }
             None => todo.push((a, b)),
         }
@@ -79,7 +110,7 @@ pub(crate) fn geometric_check(
         .collect();
     check_cancel(cancel)?;
     let empty = geometry::Features::default();
-    let computed: Vec<((u32, u32), u32)> = checks
+    let computed: Vec<((u32, u32), Found)> = checks
         .par_iter()
         .map(|&(a, b)| {
             let fa = features.get(&a).unwrap_or(&empty);
@@ -89,19 +120,20 @@ pub(crate) fn geometric_check(
             // not depend on what else was scanned.
             let k = key(a, b);
             let seed = geometry::pair_seed(&k);
-            let n = geometry::homography_inliers(
+            let m = geometry::homography_match(
                 fa,
                 fb,
                 rules.ratio,
                 rules.reproj_px,
                 rules.ransac_iters,
                 seed,
-            ) as u32;
+            );
+            let found = (m.inliers as u32, m.coverage);
             // A photo that could not be read again is not remembered as 0.
             if features.contains_key(&a) && features.contains_key(&b) {
-                cache.put_fact(&kind, &k, n.to_le_bytes().to_vec());
+                cache.put_fact(&kind, &k, to_bytes(&found));
             }
-            ((a, b), n)
+            ((a, b), found)
         })
         .collect();
     known.extend(computed);
