@@ -19,7 +19,7 @@
 //!    point pairs are drawn once from a fixed seed (isotropic Gaussian,
 //!    sigma = patch / 5), so descriptors are comparable across runs and
 //!    machines.
-//! 2. [`homography_inliers`] matches descriptors by brute-force Hamming
+//! 2. [`homography_match`] matches descriptors by brute-force Hamming
 //!    distance with Lowe's ratio test, then runs a seeded RANSAC over 4-point
 //!    samples (direct linear transform solved with Gaussian elimination) and
 //!    returns the largest number of matches a single homography explains.
@@ -1103,35 +1103,8 @@ pub fn pair_seed(key: &str) -> u64 {
     u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-/// Counts the matches a→b that a single homography explains.
-///
-/// For each descriptor of `a`, the two nearest descriptors of `b` by
-/// Hamming distance (brute force) are found and the match kept when
-/// `best < ratio * second` (Lowe's ratio test; 0.8 in the prototype). A
-/// seeded RANSAC then fits homographies `a → b` to random 4-match samples
-/// (degenerate samples skipped, DLT with `h33 = 1` solved by Gaussian
-/// elimination with partial pivoting in f64 on Hartley-normalised
-/// coordinates), counts the matches whose reprojection error in `b`'s input
-/// frame is below `reproj_px`, and stops after `max_iters` iterations or
-/// once the 0.995-confidence adaptive bound is reached.
-///
-/// Returns the best inlier count: 0 when either side has fewer than 2
-/// descriptors or fewer than 4 matches survive. Deterministic for a given
-/// `seed`. The prototype called a pair a duplicate at 12 inliers or more.
-pub fn homography_inliers(
-    a: &Features,
-    b: &Features,
-    ratio: f32,
-    reproj_px: f32,
-    max_iters: usize,
-    seed: u64,
-) -> usize {
-    homography_match(a, b, ratio, reproj_px, max_iters, seed).inliers
-}
-
-/// What the geometric check found for a pair: [`homography_inliers`] and,
-/// from the homography that explains them, how much of each photo the
-/// other shows.
+/// What [`homography_match`] finds: the inlier count and, from the
+/// homography that explains them, how much of each photo the other shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Match {
     pub inliers: usize,
@@ -1159,7 +1132,22 @@ impl Coverage {
     }
 }
 
-/// [`homography_inliers`] with the coverage of the fitted homography.
+/// Counts the matches a→b that a single homography explains.
+///
+/// For each descriptor of `a`, the two nearest descriptors of `b` by
+/// Hamming distance (brute force) are found and the match kept when
+/// `best < ratio * second` (Lowe's ratio test; 0.8 in the prototype). A
+/// seeded RANSAC then fits homographies `a → b` to random 4-match samples
+/// (degenerate samples skipped, DLT with `h33 = 1` solved by Gaussian
+/// elimination with partial pivoting in f64 on Hartley-normalised
+/// coordinates), counts the matches whose reprojection error in `b`'s input
+/// frame is below `reproj_px`, and stops after `max_iters` iterations or
+/// once the 0.995-confidence adaptive bound is reached.
+///
+/// Returns the best inlier count, and the [`Coverage`] of the best model: 0
+/// and no coverage when either side has fewer than 2
+/// descriptors or fewer than 4 matches survive. Deterministic for a given
+/// `seed`. The prototype called a pair a duplicate at 12 inliers or more.
 pub fn homography_match(
     a: &Features,
     b: &Features,
@@ -1400,7 +1388,7 @@ mod tests {
     }
 
     fn inliers(a: &Features, b: &Features) -> usize {
-        homography_inliers(a, b, 0.8, 5.0, 2000, 42)
+        homography_match(a, b, 0.8, 5.0, 2000, 42).inliers
     }
 
     fn base() -> (Vec<u8>, Features) {
@@ -1769,7 +1757,7 @@ mod tests {
         println!("RANSAC worst case (1000 matches, 2000 iterations) {ransac_ms:.2} ms");
         println!(
             "orb {orb_ms:.2} ms ({} features); {}x{} matching alone {match_ms:.2} ms; \
-             homography_inliers unrelated {unrelated_ms:.2} ms, identical {same_ms:.2} ms",
+             homography_match unrelated {unrelated_ms:.2} ms, identical {same_ms:.2} ms",
             f.len(),
             f.len(),
             g.len()

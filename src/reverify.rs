@@ -398,8 +398,8 @@ fn inliers(
     };
     let seed = geometry::pair_seed(&key);
     Ok(
-        geometry::homography_inliers(a, b, rules.ratio, rules.reproj_px, rules.ransac_iters, seed)
-            as u32,
+        geometry::homography_match(a, b, rules.ratio, rules.reproj_px, rules.ransac_iters, seed)
+            .inliers as u32,
     )
 }
 

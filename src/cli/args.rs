@@ -183,30 +183,48 @@ impl From<ModeArg> for neardup::Mode {
     }
 }
 
+/// The flags that decide whether a pair is an edge: `scan` and `explain`
+/// take the same ones.
+#[derive(Debug, clap::Args)]
+pub struct DecisionArgs {
+    /// Cosine distance (1 - cos of the embeddings) at or under which two photos
+    /// are near-duplicates [default: the model's, 0.21 for the bundled one].
+    #[arg(long, value_name = "DIST")]
+    pub threshold: Option<f32>,
+
+    /// How far the grouping reaches: copies (identical files, same pixels),
+    /// edits (plus edited copies), similar (plus the same scene shot again).
+    #[arg(long, value_enum, default_value_t = ModeArg::Similar)]
+    pub mode: ModeArg,
+
+    /// Mirrored copies (flipped left to right) count as near-duplicates (one more
+    /// embedding per photo).
+    #[arg(long)]
+    pub mirror: bool,
+
+    /// Inliers the geometric check needs to accept a re-shot of the same scene.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub min_inliers: u32,
+
+    /// The same picture: share of each photo's area (0 to 1) the other must show,
+    /// through the geometric check's model, for a pair above same-pixels (panorama
+    /// neighbours, a wide shot and its detail show less).
+    #[arg(long, value_name = "SHARE", default_value_t = neardup::verify::decide::MIN_COVERAGE)]
+    pub min_coverage: f32,
+
+    /// Seed of the random hyperplanes.
+    #[arg(long, default_value_t = neardup::pipeline::DEFAULT_SEED)]
+    pub seed: u64,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
     /// The first photo.
     pub a: PathBuf,
     /// The second photo.
     pub b: PathBuf,
-    /// How far the grouping reaches.
-    #[arg(long, value_enum, default_value_t = ModeArg::Similar)]
-    pub mode: ModeArg,
-    /// Cosine distance threshold [default: the model's].
-    #[arg(long, value_name = "DIST")]
-    pub threshold: Option<f32>,
-    /// Mirrored copies count, as in `scan --mirror`.
-    #[arg(long)]
-    pub mirror: bool,
-    /// Inliers the geometric check needs, as in `scan --min-inliers`.
-    #[arg(long, value_name = "N", default_value_t = 12)]
-    pub min_inliers: u32,
-    /// Share of each photo the other must show, as in `scan --min-coverage`.
-    #[arg(long, value_name = "SHARE", default_value_t = neardup::verify::decide::MIN_COVERAGE)]
-    pub min_coverage: f32,
-    /// Seed of the random hyperplanes, as in `scan --seed` (used with --mirror).
-    #[arg(long, default_value_t = neardup::pipeline::DEFAULT_SEED)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// An ONNX model to use instead of the bundled one.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
@@ -286,30 +304,8 @@ pub struct ScanArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Cosine distance (1 - cos of the embeddings) at or under which two photos
-    /// are near-duplicates [default: the model's, 0.21 for the bundled one].
-    #[arg(long, value_name = "DIST")]
-    pub threshold: Option<f32>,
-
-    /// How far the grouping reaches: copies (identical files, same pixels),
-    /// edits (plus edited copies), similar (plus the same scene shot again).
-    #[arg(long, value_enum, default_value_t = ModeArg::Similar)]
-    pub mode: ModeArg,
-
-    /// Mirrored copies (flipped left to right) count as near-duplicates (one more
-    /// embedding per photo).
-    #[arg(long)]
-    pub mirror: bool,
-
-    /// Inliers the geometric check needs to accept a re-shot of the same scene.
-    #[arg(long, value_name = "N", default_value_t = 12)]
-    pub min_inliers: u32,
-
-    /// The same picture: share of each photo's area (0 to 1) the other must show,
-    /// through the geometric check's model, for a pair above same-pixels (panorama
-    /// neighbours, a wide shot and its detail show less).
-    #[arg(long, value_name = "SHARE", default_value_t = neardup::verify::decide::MIN_COVERAGE)]
-    pub min_coverage: f32,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
 
     /// Bits per LSH table (k) [default: chosen from the number of photos and the
     /// threshold so that 99% of the pairs under the threshold are found].
@@ -319,10 +315,6 @@ pub struct ScanArgs {
     /// Number of LSH tables (L) [default: chosen with --bits, see above].
     #[arg(long, value_name = "L")]
     pub tables: Option<usize>,
-
-    /// Seed of the random hyperplanes.
-    #[arg(long, default_value_t = neardup::pipeline::DEFAULT_SEED)]
-    pub seed: u64,
 
     /// An ONNX model to use instead of the bundled one; its sidecar (same name,
     /// .json) gives its input size, normalisation and output.

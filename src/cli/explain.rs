@@ -16,12 +16,12 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
         None => ModelSource::bundled()?,
     };
     let opts = ExplainOptions {
-        mode: args.mode.into(),
-        threshold: args.threshold,
-        min_inliers: args.min_inliers,
-        min_coverage: args.min_coverage,
-        mirror: args.mirror,
-        seed: args.seed,
+        mode: args.decision.mode.into(),
+        threshold: args.decision.threshold,
+        min_inliers: args.decision.min_inliers,
+        min_coverage: args.decision.min_coverage,
+        mirror: args.decision.mirror,
+        seed: args.decision.seed,
         ..ExplainOptions::default()
     };
     let e = neardup::explain(&args.a, &args.b, &model, &opts)?;

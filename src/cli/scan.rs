@@ -36,16 +36,16 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
         .or_else(|| Format::from_output(args.output.as_deref()))
         .unwrap_or(Format::Text);
     let mut opts = pipeline::ScanOptions::new(args.roots.clone());
-    opts.threshold = args.threshold;
+    opts.threshold = args.decision.threshold;
     opts.bits = args.bits;
     opts.tables = args.tables;
-    opts.seed = args.seed;
+    opts.seed = args.decision.seed;
     opts.hidden = args.hidden;
     opts.timings = args.timings;
-    opts.mode = args.mode.into();
-    opts.min_inliers = args.min_inliers;
-    opts.min_coverage = args.min_coverage;
-    opts.mirror = args.mirror;
+    opts.mode = args.decision.mode.into();
+    opts.min_inliers = args.decision.min_inliers;
+    opts.min_coverage = args.decision.min_coverage;
+    opts.mirror = args.decision.mirror;
     if let Some(list) = &args.keep {
         opts.keep = neardup::keep::parse_order(list)?;
     }
