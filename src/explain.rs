@@ -9,12 +9,13 @@ use crate::embed::{self, Embed, EmbedOptions, LazyEmbedder, Photo};
 use crate::error::{Error, Result};
 use crate::index::{cosine_distance, ScoredPair};
 use crate::model::ModelSource;
+use crate::photo::SkipReason;
 use crate::pipeline;
 use crate::progress::NoProgress;
 use crate::verify::{self, decide, Label, Mode, Rules};
 use crate::walk::{self, WalkOptions};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 /// One photo as the scan sees it.
@@ -126,13 +127,7 @@ pub fn explain_with(
     let cancel = AtomicBool::new(false);
     let roots = [a.to_path_buf(), b.to_path_buf()];
     let walked = walk::walk(&roots, WalkOptions { hidden: true }, &NoProgress, &cancel)?;
-    if let Some((path, reason)) = walked.skipped.first() {
-        return Err(Error::Param(format!(
-            "{}: {}",
-            path.display(),
-            reason.message
-        )));
-    }
+    refuse_skipped(&walked.skipped)?;
     if walked.files.len() != 2 {
         return Err(Error::Param(format!(
             "{} and {} are the same file",
@@ -148,13 +143,7 @@ pub fn explain_with(
     };
     let cache = Cache::disabled();
     let embedded = embed::embed(walked, eopts, embedder, &cache, &NoProgress, &cancel)?;
-    if let Some((path, reason)) = embedded.skipped.first() {
-        return Err(Error::Param(format!(
-            "{}: {}",
-            path.display(),
-            reason.message
-        )));
-    }
+    refuse_skipped(&embedded.skipped)?;
     let (photos, vectors) = (&embedded.photos, &embedded.vectors);
     let direct = ScoredPair {
         a: 0,
@@ -221,18 +210,23 @@ pub fn explain_with(
     })
 }
 
+/// A photo the walk or the embed stage skipped fails the explanation, with
+/// the stage's reason.
+fn refuse_skipped(skipped: &[(PathBuf, SkipReason)]) -> Result<()> {
+    match skipped.first() {
+        Some((path, reason)) => Err(Error::Param(format!(
+            "{}: {}",
+            path.display(),
+            reason.message
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The decision in words.
 fn why(distance: f32, ev: decide::Evidence, label: Option<Label>, rules: &Rules) -> String {
     let t = rules.threshold;
-    let unchecked = decide::Evidence {
-        coverage: None,
-        ..ev
-    };
-    if let (None, Some(would), Some(c)) = (
-        label,
-        decide::judge(distance, unchecked, rules),
-        ev.coverage,
-    ) {
+    if let (None, Some(would), Some(c)) = (label, decide::tier(distance, ev, rules), ev.coverage) {
         return format!(
             "{} by its distance {distance:.4} and inliers, but not the same picture: through the \
              geometric check's model one photo shows only {:.0}% of the other (each must show \

@@ -1107,7 +1107,7 @@ pub fn pair_seed(key: &str) -> u64 {
 /// homography that explains them, how much of each photo the other shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Match {
-    pub inliers: usize,
+    pub inliers: u32,
     /// `None` when no homography was fitted (or a photo's size is unknown).
     pub coverage: Option<Coverage>,
 }
@@ -1174,7 +1174,10 @@ pub fn homography_match(
     let dst: Vec<_> = matches.iter().map(|&(_, j)| pt(b.points[j])).collect();
     let (inliers, h) = ransac_homography(&src, &dst, f64::from(reproj_px), max_iters, seed);
     let coverage = h.and_then(|h| coverage(&h, (a.width, a.height), (b.width, b.height)));
-    Match { inliers, coverage }
+    Match {
+        inliers: inliers as u32,
+        coverage,
+    }
 }
 
 /// The coverage of `h` (frame `a` → frame `b`, sizes in pixels): the part
@@ -1388,7 +1391,7 @@ mod tests {
     }
 
     fn inliers(a: &Features, b: &Features) -> usize {
-        homography_match(a, b, 0.8, 5.0, 2000, 42).inliers
+        homography_match(a, b, 0.8, 5.0, 2000, 42).inliers as usize
     }
 
     fn base() -> (Vec<u8>, Features) {

@@ -399,7 +399,7 @@ fn inliers(
     let seed = geometry::pair_seed(&key);
     Ok(
         geometry::homography_match(a, b, rules.ratio, rules.reproj_px, rules.ransac_iters, seed)
-            .inliers as u32,
+            .inliers,
     )
 }
 

@@ -97,31 +97,24 @@ pub struct Evidenced {
 pub fn verify(cx: &Context, near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Result<Verified> {
     let rules = cx.rules;
     let measured = measure(cx, near, mirror)?;
-    let not_same_picture = measured
-        .pairs
-        .iter()
-        .filter(|m| {
-            let unchecked = Evidence {
-                coverage: None,
-                ..m.evidence
-            };
-            decide::judge(m.pair.distance, m.evidence, rules).is_none()
-                && decide::judge(m.pair.distance, unchecked, rules).is_some()
-        })
-        .count() as u64;
-    let judged = measured
-        .pairs
-        .iter()
-        .filter_map(|m| {
-            decide::judge(m.pair.distance, m.evidence, rules).map(|label| Judged {
-                pair: m.pair,
-                label,
-                inliers: m.evidence.inliers,
-                coverage: m.evidence.coverage,
-                mirrored: m.mirrored,
-            })
-        })
-        .collect();
+    let mut not_same_picture = 0;
+    let mut judged = Vec::new();
+    for m in &measured.pairs {
+        let Some(label) = decide::tier(m.pair.distance, m.evidence, rules) else {
+            continue;
+        };
+        if !decide::same_picture(label, m.evidence, rules) {
+            not_same_picture += 1;
+            continue;
+        }
+        judged.push(Judged {
+            pair: m.pair,
+            label,
+            inliers: m.evidence.inliers,
+            coverage: m.evidence.coverage,
+            mirrored: m.mirrored,
+        });
+    }
     Ok(Verified {
         judged,
         geometric_checks: measured.geometric_checks,
@@ -160,35 +153,40 @@ pub fn measure(
     let same_pixels = pixels::same_pixel_pairs(photos, &near, rules, limits, cache, &reread);
     check_cancel(cancel)?;
     // What needs no picture: same bytes, same pixels, one shot in RAW and JPEG.
-    let plain = |p: &ScoredPair| {
-        let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
-        Evidence {
-            same_bytes: a.content == b.content,
-            same_pixels: same_pixels.contains(&(p.a, p.b)),
-            raw_jpeg: decide::is_raw_jpeg_pair(
-                &a.file.path,
-                Some(a.format),
-                &b.file.path,
-                Some(b.format),
-            ),
-            ..Evidence::default()
-        }
-    };
-    let checks = geometric_checks(photos.len(), &near, rules, |p| {
-        let ev = plain(p);
-        !(ev.same_bytes || ev.same_pixels || ev.raw_jpeg)
-    });
+    let plain: Vec<Evidence> = near
+        .iter()
+        .map(|p| {
+            let (a, b) = (&photos[p.a as usize], &photos[p.b as usize]);
+            Evidence {
+                same_bytes: a.content == b.content,
+                same_pixels: same_pixels.contains(&(p.a, p.b)),
+                raw_jpeg: decide::is_raw_jpeg_pair(
+                    &a.file.path,
+                    Some(a.format),
+                    &b.file.path,
+                    Some(b.format),
+                ),
+                ..Evidence::default()
+            }
+        })
+        .collect();
+    let needs_picture: Vec<bool> = plain
+        .iter()
+        .map(|ev| !(ev.same_bytes || ev.same_pixels || ev.raw_jpeg))
+        .collect();
+    let checks = geometric_checks(photos.len(), &near, &needs_picture, rules);
     let found = geometric::geometric_check(photos, &checks, rules, limits, cache, &reread, cancel)?;
     let pairs = near
         .iter()
-        .map(|p| {
+        .zip(plain)
+        .map(|(p, ev)| {
             let fit = found.get(&(p.a, p.b));
             Measured {
                 pair: *p,
                 evidence: Evidence {
-                    inliers: fit.map(|f| f.0),
-                    coverage: fit.and_then(|f| f.1),
-                    ..plain(p)
+                    inliers: fit.map(|f| f.inliers),
+                    coverage: fit.and_then(|f| f.coverage),
+                    ..ev
                 },
                 mirrored: mirrored.contains(&(p.a, p.b)),
             }
@@ -203,21 +201,23 @@ pub fn measure(
 /// The pairs the geometric check measures: in mode similar, each photo's
 /// nearest neighbours beyond the threshold
 /// ([`decide::geometric_candidates`]); in modes edits and similar, every
-/// pair within the threshold that `needs_picture` (its coverage says
-/// whether the two are the same picture). Sorted, each once.
+/// pair within the threshold that needs its picture checked
+/// (`needs_picture[k]` for `near[k]`: its coverage says whether the two are
+/// the same picture). Sorted, each once.
 fn geometric_checks(
     n: usize,
     near: &[ScoredPair],
+    needs_picture: &[bool],
     rules: &Rules,
-    needs_picture: impl Fn(&ScoredPair) -> bool,
 ) -> Vec<(u32, u32)> {
     let mut checks = match rules.mode {
         Mode::Similar => decide::geometric_candidates(n, near, rules),
         _ => Vec::new(),
     };
     if rules.mode != Mode::Copies {
-        let within = near.iter().filter(|p| p.distance <= rules.threshold);
-        checks.extend(within.filter(|p| needs_picture(p)).map(|p| (p.a, p.b)));
+        let within = near.iter().zip(needs_picture);
+        let picture = within.filter(|(p, &needs)| needs && p.distance <= rules.threshold);
+        checks.extend(picture.map(|(p, _)| (p.a, p.b)));
         checks.sort_unstable();
         checks.dedup();
     }

@@ -213,8 +213,16 @@ pub fn same_picture(label: Label, ev: Evidence, rules: &Rules) -> bool {
     }
 }
 
-/// The label of a pair, or `None` when it is not an edge in this mode.
+/// The label of a pair, or `None` when it is not an edge in this mode:
+/// its [`tier`], when it shows [`same_picture`].
 pub fn judge(distance: f32, ev: Evidence, rules: &Rules) -> Option<Label> {
+    tier(distance, ev, rules).filter(|&label| same_picture(label, ev, rules))
+}
+
+/// The label a pair's bytes, pixels, distance and inliers give it in this
+/// mode, before the coverage of the geometric check is asked whether the
+/// two are the same picture.
+pub fn tier(distance: f32, ev: Evidence, rules: &Rules) -> Option<Label> {
     let label = if ev.same_bytes {
         Label::Identical
     } else if ev.same_pixels {
@@ -231,7 +239,7 @@ pub fn judge(distance: f32, ev: Evidence, rules: &Rules) -> Option<Label> {
         Mode::Edits => Label::Edited,
         Mode::Similar => Label::Similar,
     };
-    if label > reach || !same_picture(label, ev, rules) {
+    if label > reach {
         return None;
     }
     // The same shot in RAW and JPEG: whatever made it an edge, say so.

@@ -7,7 +7,7 @@ use crate::cache::Cache;
 use crate::decode::{self, Limits};
 use crate::embed::Photo;
 use crate::error::Result;
-use crate::geometry::{self, Coverage};
+use crate::geometry::{self, Coverage, Match};
 use crate::progress::check_cancel;
 use crate::reread::Reread;
 use rayon::prelude::*;
@@ -20,33 +20,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// 5: the coverage of the fitted homography is kept beside the inliers.
 const GEOMETRY_VERSION: u32 = 5;
 
-/// What the geometric check found for a pair (see [`geometry::Match`]).
-pub type Found = (u32, Option<Coverage>);
-
 /// The cached value of a pair: inliers, then the two shares when a
 /// homography was fitted.
-fn to_bytes(&(inliers, coverage): &Found) -> Vec<u8> {
-    let mut v = inliers.to_le_bytes().to_vec();
-    if let Some(c) = coverage {
+fn to_bytes(m: &Match) -> Vec<u8> {
+    let mut v = m.inliers.to_le_bytes().to_vec();
+    if let Some(c) = m.coverage {
         v.extend_from_slice(&c.a.to_le_bytes());
         v.extend_from_slice(&c.b.to_le_bytes());
     }
     v
 }
 
-fn from_bytes(v: &[u8]) -> Option<Found> {
+fn from_bytes(v: &[u8]) -> Option<Match> {
     let word = |k: usize| -> Option<[u8; 4]> { v.get(k * 4..k * 4 + 4)?.try_into().ok() };
     let inliers = u32::from_le_bytes(word(0)?);
-    match v.len() {
-        4 => Some((inliers, None)),
+    let coverage = match v.len() {
+        4 => None,
         12 => {
             let a = f32::from_le_bytes(word(1)?);
             let b = f32::from_le_bytes(word(2)?);
             let ok = |x: f32| (0.0..=1.0).contains(&x);
-            (ok(a) && ok(b)).then_some((inliers, Some(Coverage { a, b })))
+            if !(ok(a) && ok(b)) {
+                return None;
+            }
+            Some(Coverage { a, b })
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(Match { inliers, coverage })
 }
 
 /// Inliers and coverage of the geometric check of each pair in `checks`.
@@ -60,7 +61,7 @@ pub(crate) fn geometric_check(
     cache: &Cache,
     reread: &Reread,
     cancel: &AtomicBool,
-) -> Result<HashMap<(u32, u32), Found>> {
+) -> Result<HashMap<(u32, u32), Match>> {
     // Results depend only on the two files' contents and the constants, so
     // they are cached by content and seeded by content.
     let kind = format!(
@@ -73,7 +74,7 @@ pub(crate) fn geometric_check(
             photos[a as usize].content, photos[b as usize].content
         )
     };
-    let mut known: HashMap<(u32, u32), Found> = HashMap::new();
+    let mut known: HashMap<(u32, u32), Match> = HashMap::new();
     let mut todo: Vec<(u32, u32)> = Vec::new();
     for &(a, b) in checks {
         match cache
@@ -110,7 +111,7 @@ pub(crate) fn geometric_check(
         .collect();
     check_cancel(cancel)?;
     let empty = geometry::Features::default();
-    let computed: Vec<((u32, u32), Found)> = checks
+    let computed: Vec<((u32, u32), Match)> = checks
         .par_iter()
         .map(|&(a, b)| {
             let fa = features.get(&a).unwrap_or(&empty);
@@ -128,12 +129,11 @@ pub(crate) fn geometric_check(
                 rules.ransac_iters,
                 seed,
             );
-            let found = (m.inliers as u32, m.coverage);
             // A photo that could not be read again is not remembered as 0.
             if features.contains_key(&a) && features.contains_key(&b) {
-                cache.put_fact(&kind, &k, to_bytes(&found));
+                cache.put_fact(&kind, &k, to_bytes(&m));
             }
-            ((a, b), found)
+            ((a, b), m)
         })
         .collect();
     known.extend(computed);
