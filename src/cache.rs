@@ -238,6 +238,12 @@ impl Cache {
         Cache::off(Path::new(""), String::new())
     }
 
+    /// The identity of this model's vectors ([`model_fingerprint`]); empty
+    /// for a disabled cache.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
     pub fn is_enabled(&self) -> bool {
         self.reader.lock().expect("cache lock").is_some()
     }

@@ -12,6 +12,7 @@ use crate::decode::meta::{self, Meta};
 use crate::decode::{self, Geometry, Limits, SkipKind, SkipReason};
 use crate::error::{Error, Result};
 use crate::index::Embeddings;
+use crate::layout::{self, Layout, Layouts};
 use crate::open;
 use crate::photo::Format;
 use crate::progress::Progress;
@@ -34,6 +35,16 @@ pub trait Embed: Sync {
     /// orientation (what [`decode::prepare`] returns). An error skips the
     /// photo.
     fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>>;
+    /// [`Embed::embed`], and where things are in the photo when the model
+    /// gives a feature map ([`Layout`]).
+    fn embed_with_layout(&self, rgb: &[u8]) -> Result<(Vec<f32>, Option<Layout>)> {
+        Ok((self.embed(rgb)?, None))
+    }
+    /// True when [`Embed::embed_with_layout`] gives layouts (the model's
+    /// output is a feature map, pooled by neardup), known without loading it.
+    fn gives_layout(&self) -> bool {
+        false
+    }
     /// Length of the vectors (makes the model ready).
     fn dim(&self) -> std::result::Result<usize, String>;
     /// Time spent loading the model (zero when it was never loaded).
@@ -48,6 +59,13 @@ impl Embed for LazyEmbedder<'_> {
     }
     fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>> {
         self.get().map_err(Error::Model)?.embed(rgb)
+    }
+    fn embed_with_layout(&self, rgb: &[u8]) -> Result<(Vec<f32>, Option<Layout>)> {
+        self.get().map_err(Error::Model)?.embed_with_layout(rgb)
+    }
+    fn gives_layout(&self) -> bool {
+        let sc = &self.model().sidecar;
+        sc.output.pooling == "gap" && sc.input.width == sc.input.height
     }
     fn dim(&self) -> std::result::Result<usize, String> {
         self.get().map(Embedder::dim)
@@ -84,6 +102,8 @@ pub struct Embedded {
     pub embed_thread_s: f64,
     /// The thumbnails made while decoding, with [`EmbedOptions::thumbnails`].
     pub thumbs: Option<Spool>,
+    /// Where things are in each photo, for the verify stage.
+    pub layouts: Layouts,
 }
 
 /// What shapes the embed stage.
@@ -97,7 +117,7 @@ pub struct EmbedOptions {
 }
 
 enum Outcome {
-    Photo(Photo, Vec<f32>),
+    Photo(Photo, Vec<f32>, Option<Layout>),
     Skip(PathBuf, SkipReason),
     /// The model could not be loaded: the whole run fails.
     Fatal(String),
@@ -118,6 +138,7 @@ pub fn embed(
     let decode_ns = AtomicU64::new(0);
     let embed_ns = AtomicU64::new(0);
     let spool = if opts.thumbnails { Spool::new() } else { None };
+    let layout_kind = layout::fact_kind(cache);
     let outcomes: Vec<Outcome> = walked
         .files
         .par_iter()
@@ -163,7 +184,11 @@ pub fn embed(
                     let m = meta_of(&content, None);
                     progress.cached();
                     progress.advance(1);
-                    return Some(Outcome::Photo(photo(&e, content.clone(), m), e.vector));
+                    return Some(Outcome::Photo(
+                        photo(&e, content.clone(), m),
+                        e.vector,
+                        None,
+                    ));
                 }
             }
             let t0 = Instant::now();
@@ -182,7 +207,11 @@ pub fn embed(
                 cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
                 progress.cached();
                 progress.advance(1);
-                return Some(Outcome::Photo(photo(&e, content.clone(), m), e.vector));
+                return Some(Outcome::Photo(
+                    photo(&e, content.clone(), m),
+                    e.vector,
+                    None,
+                ));
             }
             // With thumbnails wanted, they come from the same decoded pixels.
             let prepared = match &spool {
@@ -206,8 +235,11 @@ pub fn embed(
                 Err(reason) => Outcome::Skip(file.path.clone(), reason),
                 Ok(p) => match embedder.ready() {
                     Err(e) => Outcome::Fatal(e),
-                    Ok(()) => match embedder.embed(&p.rgb) {
-                        Ok(v) => {
+                    Ok(()) => match embedder.embed_with_layout(&p.rgb) {
+                        Ok((v, layout)) => {
+                            if let Some(l) = &layout {
+                                cache.put_fact(&layout_kind, &content, l.to_bytes());
+                            }
                             let entry = cache::Entry {
                                 width: p.width,
                                 height: p.height,
@@ -216,7 +248,7 @@ pub fn embed(
                             };
                             cache.put(&content, entry.clone());
                             cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
-                            Outcome::Photo(photo(&entry, content, m), entry.vector)
+                            Outcome::Photo(photo(&entry, content, m), entry.vector, layout)
                         }
                         Err(e) => Outcome::Skip(
                             file.path.clone(),
@@ -241,7 +273,7 @@ pub fn embed(
         return Err(Error::Model(fatal));
     }
     let dim = match outcomes.iter().find_map(|o| match o {
-        Outcome::Photo(_, v) => Some(v.len()),
+        Outcome::Photo(_, v, _) => Some(v.len()),
         _ => None,
     }) {
         Some(d) => d,
@@ -264,11 +296,13 @@ pub fn embed(
         })
         .count();
     let mut skipped = walked.skipped;
+    let mut layouts = Vec::new();
     for o in outcomes {
         match o {
-            Outcome::Photo(p, v) => {
+            Outcome::Photo(p, v, layout) => {
                 vectors.try_push(&v)?;
                 photos.push(p);
+                layouts.push(layout);
             }
             Outcome::Skip(path, reason) => skipped.push((path, reason)),
             Outcome::Fatal(_) => {}
@@ -284,6 +318,7 @@ pub fn embed(
         decode_thread_s: decode_ns.into_inner() as f64 / 1e9,
         embed_thread_s: embed_ns.into_inner() as f64 / 1e9,
         thumbs: spool,
+        layouts: Layouts::new(layouts),
     })
 }
 

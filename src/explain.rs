@@ -12,6 +12,7 @@ use crate::model::ModelSource;
 use crate::photo::SkipReason;
 use crate::pipeline;
 use crate::progress::NoProgress;
+use crate::verify::decide::SamePicture;
 use crate::verify::{self, decide, Label, Mode, Rules};
 use crate::walk::{self, WalkOptions};
 use serde::Serialize;
@@ -48,6 +49,9 @@ pub struct Explanation {
     /// `[a, b]`: the share of A that B shows and of B that A shows, through
     /// the homography the geometric check fitted (`None` when it fitted none).
     pub coverage: Option<[f64; 2]>,
+    /// The worst quarter's distance under that homography (`None` without
+    /// one, or without layouts).
+    pub regions: Option<f64>,
     /// A RAW file and the camera JPEG of the same shot (same name, same folder).
     pub raw_jpeg_pair: bool,
     pub rules: Rules,
@@ -64,8 +68,8 @@ pub struct ExplainOptions {
     /// Cosine distance; `None` takes the model's default.
     pub threshold: Option<f32>,
     pub min_inliers: u32,
-    /// Share of each photo the other must show.
-    pub min_coverage: f32,
+    /// The same-picture rule's flags.
+    pub same_picture: SamePicture,
     /// Mirror images count (`--mirror`).
     pub mirror: bool,
     /// Seed of the random hyperplanes (the mirror search uses them).
@@ -80,7 +84,7 @@ impl Default for ExplainOptions {
             mode: scan.mode,
             threshold: scan.threshold,
             min_inliers: scan.min_inliers,
-            min_coverage: scan.min_coverage,
+            same_picture: scan.same_picture,
             mirror: scan.mirror,
             seed: scan.seed,
             limits: scan.limits,
@@ -111,7 +115,7 @@ pub fn explain_with(
         opts.mode,
         opts.threshold,
         opts.min_inliers,
-        opts.min_coverage,
+        opts.same_picture,
         model,
     )?;
     for p in [a, b] {
@@ -156,6 +160,9 @@ pub fn explain_with(
         rules: &rules,
         limits: opts.limits,
         cache: &cache,
+        layouts: &embedded.layouts,
+        embedder,
+        geometry,
         progress: &NoProgress,
         cancel: &cancel,
     };
@@ -203,6 +210,7 @@ pub fn explain_with(
         same_pixels,
         inliers: ev.inliers,
         coverage,
+        regions: ev.regions.map(crate::report::round3),
         raw_jpeg_pair: ev.raw_jpeg,
         rules,
         label,
@@ -226,14 +234,26 @@ fn refuse_skipped(skipped: &[(PathBuf, SkipReason)]) -> Result<()> {
 /// The decision in words.
 fn why(distance: f32, ev: decide::Evidence, label: Option<Label>, rules: &Rules) -> String {
     let t = rules.threshold;
-    if let (None, Some(would), Some(c)) = (label, decide::tier(distance, ev, rules), ev.coverage) {
-        return format!(
+    let would = decide::tier(distance, ev, rules);
+    if let (None, Some(would), Some(c)) = (label, would, ev.coverage) {
+        if c.min() < rules.min_coverage || c.a.max(c.b) < rules.min_containment {
+            return format!(
             "{} by its distance {distance:.4} and inliers, but not the same picture: through the \
              geometric check's model one photo shows only {:.0}% of the other (each must show \
              {:.0}%): panorama neighbours, a wide shot and its detail, or a shared region",
             would.as_str(),
             100.0 * c.min(),
             100.0 * rules.min_coverage
+        );
+        }
+    }
+    if let (None, Some(would), Some(r)) = (label, would, ev.regions) {
+        return format!(
+            "{} by its distance {distance:.4} and inliers, but not the same picture: what the \
+             geometric check's model lines up differs in part of the frame (a quarter at cosine \
+             distance {r:.3}; at most {} allowed): the two share a region, an object or a tile",
+            would.as_str(),
+            rules.max_region_distance
         );
     }
     let shows = match ev.coverage {

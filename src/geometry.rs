@@ -738,7 +738,7 @@ fn ratio_matches(a: &[[u64; 4]], b: &[[u64; 4]], ratio: f32) -> Vec<(usize, usiz
 // ---------------------------------------------------------------------------
 
 /// A homography as a row-major 3x3 matrix.
-type Homography = [f64; 9];
+pub(crate) type Homography = [f64; 9];
 
 /// Solves `m x = rhs` (n x n, row-major `m`) in place by Gaussian
 /// elimination with partial pivoting; `None` when a pivot is (numerically)
@@ -1110,6 +1110,12 @@ pub struct Match {
     pub inliers: u32,
     /// `None` when no homography was fitted (or a photo's size is unknown).
     pub coverage: Option<Coverage>,
+    /// The worst quarter's distance under the homography
+    /// ([`crate::layout::region_distance`]), filled in by the verify stage
+    /// when both photos have a layout.
+    pub regions: Option<f32>,
+    /// The homography RANSAC kept (frame `a` → frame `b`); not cached.
+    pub homography: Option<Homography>,
 }
 
 /// How much of each photo of a pair the other one shows, as shares of its
@@ -1159,6 +1165,8 @@ pub fn homography_match(
     let none = Match {
         inliers: 0,
         coverage: None,
+        regions: None,
+        homography: None,
     };
     let na = a.descriptors.len().min(a.points.len());
     let nb = b.descriptors.len().min(b.points.len());
@@ -1177,6 +1185,8 @@ pub fn homography_match(
     Match {
         inliers: inliers as u32,
         coverage,
+        regions: None,
+        homography: h,
     }
 }
 
@@ -1222,7 +1232,7 @@ fn shown(h: &Homography, from: (u32, u32), to: (u32, u32)) -> Option<f64> {
 
 /// The inverse of a homography, scaled to `h33 = 1` when possible; `None`
 /// when it is singular.
-fn invert(m: &Homography) -> Option<Homography> {
+pub(crate) fn invert(m: &Homography) -> Option<Homography> {
     let [a, b, c, d, e, f, g, h, i] = *m;
     let co = [
         e * i - f * h,

@@ -31,6 +31,7 @@ pub(crate) mod geometry;
 pub(crate) mod group;
 pub mod index;
 pub mod keep;
+pub mod layout;
 pub mod model;
 pub(crate) mod open;
 pub mod photo;

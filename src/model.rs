@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 /// The bundled model's bytes, embedded in the binary so that it works from any
 /// directory after `cargo install`.
-pub const BUNDLED_ONNX: &[u8] = include_bytes!("../models/efficientnet_lite0_gap.onnx");
+pub const BUNDLED_ONNX: &[u8] = include_bytes!("../models/efficientnet_lite0_fmap.onnx");
 /// The bundled model's sidecar.
-pub const BUNDLED_SIDECAR: &str = include_str!("../models/efficientnet_lite0_gap.json");
+pub const BUNDLED_SIDECAR: &str = include_str!("../models/efficientnet_lite0_fmap.json");
 
 /// The sidecar format this build reads.
 pub const SIDECAR_FORMAT: u32 = 1;
@@ -286,7 +286,7 @@ mod tests {
         m.verify().unwrap();
         assert_eq!(
             m.sha256,
-            "08217955212ee50a646399ed71fb0c362120f4c28ae0633e1ba5194f5eea7bea"
+            "0a7bb2ba6fe9ef80e0f186f540dfaf7429c43a194ced7239a7ce1f4ad67bb3a9"
         );
         assert_eq!(m.sidecar.input.width, 224);
         assert!(m.path.is_none());

@@ -14,6 +14,7 @@ use crate::progress::{check_cancel, Progress, Stage};
 use crate::report::build::{self as report_build, Scanned, Settings};
 use crate::report::thumbs::Thumbnails;
 use crate::report::{self, Report};
+use crate::verify::decide::SamePicture;
 use crate::verify::{self, Mode, Rules};
 use crate::walk::{self, WalkOptions, WalkOutput};
 use std::path::PathBuf;
@@ -47,8 +48,9 @@ pub struct ScanOptions {
     pub mode: Mode,
     /// Inliers the geometric check needs.
     pub min_inliers: u32,
-    /// Share of each photo the other must show (see [`Rules::min_coverage`]).
-    pub min_coverage: f32,
+    /// The same-picture rule's flags (see [`Rules::min_coverage`],
+    /// [`Rules::min_containment`], [`Rules::max_region_distance`]).
+    pub same_picture: SamePicture,
     /// Mirrored copies (horizontal flip) count as near-duplicates.
     pub mirror: bool,
     /// The keeper criteria, in order (see [`keep::complete`]).
@@ -73,7 +75,7 @@ impl ScanOptions {
             cache: None,
             mode: Mode::Similar,
             min_inliers: Rules::new(Mode::Similar, DEFAULT_THRESHOLD).min_inliers,
-            min_coverage: crate::verify::decide::MIN_COVERAGE,
+            same_picture: SamePicture::default(),
             mirror: false,
             keep: keep::complete(&[]),
             reference: Vec::new(),
@@ -120,7 +122,7 @@ pub fn scan_with(
         opts.mode,
         opts.threshold,
         opts.min_inliers,
-        opts.min_coverage,
+        opts.same_picture,
         model,
     )?;
     let cache = match &opts.cache {
@@ -166,6 +168,9 @@ pub fn scan_with(
         rules: &rules,
         limits: opts.limits,
         cache: &cache,
+        layouts: &embedded.layouts,
+        embedder,
+        geometry,
         progress,
         cancel,
     };
@@ -323,9 +328,14 @@ pub fn rules(
     mode: Mode,
     threshold: Option<f32>,
     min_inliers: u32,
-    min_coverage: f32,
+    same: SamePicture,
     model: &ModelSource,
 ) -> Result<Rules> {
+    let SamePicture {
+        min_coverage,
+        min_containment,
+        max_region_distance,
+    } = same;
     let threshold = threshold
         .or(model.sidecar.default_threshold)
         .unwrap_or(DEFAULT_THRESHOLD);
@@ -341,7 +351,19 @@ pub fn rules(
     }
     let mut rules = Rules::new(mode, threshold);
     rules.min_inliers = min_inliers;
+    if !(0.0..=1.0).contains(&min_containment) {
+        return Err(Error::Param(format!(
+            "--min-containment must be in [0, 1], got {min_containment}"
+        )));
+    }
+    if !(0.0..=2.0).contains(&max_region_distance) {
+        return Err(Error::Param(format!(
+            "--max-region-distance must be in [0, 2], got {max_region_distance}"
+        )));
+    }
     rules.min_coverage = min_coverage;
+    rules.max_region_distance = max_region_distance;
+    rules.min_containment = min_containment;
     Ok(rules)
 }
 

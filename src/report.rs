@@ -27,7 +27,8 @@
 //!                   "target_recall", "pair_recall_at_threshold", "search_radius",
 //!                   "mode": "copies" | "edits" | "similar",
 //!                   "rules": { "mode", "threshold", "same_pixels_radius", "neighbours",
-//!                              "geo_radius", "min_inliers", "min_coverage", "geo_long_side",
+//!                              "geo_radius", "min_inliers", "min_coverage",
+//!                              "max_region_distance", "min_containment", "geo_long_side",
 //!                              "geo_features", "ratio", "reproj_px", "ransac_iters",
 //!                              "link_fraction" },
 //!                   "hidden", "mirror", "roots": [..], "reference": [..],
@@ -45,7 +46,7 @@
 //!                                "camera"?, "gps", "exif_fields", "reference"?,
 //!                                "symlink"? } ],
 //!                 "pairs":   [ { "a", "b", "distance", "label", "inliers"?, "coverage"?,
-//!                                "mirrored"?, "raw_jpeg_pair"? } ],
+//!                                "regions"?, "mirrored"?, "raw_jpeg_pair"? } ],
 //!                 "keeper"?, "keeper_reason"? } ]
 //! }
 //! ```
@@ -57,9 +58,13 @@
 //!   `identical`, `same-pixels`, `raw+jpeg`, `edited`, `similar`;
 //!   `inliers` is present when the geometric check ran for the pair, and
 //!   `coverage` (`[a, b]`: the share of `a` that `b` shows, and of `b` that
-//!   `a` shows, 3 decimals) when it fitted a homography. A pair above
-//!   `same-pixels` whose check has `min_inliers` and a coverage under
-//!   `min_coverage` on either side is not an edge (`not_same_picture`).
+//!   `a` shows, 3 decimals) when it fitted a homography, and `regions` (the
+//!   worst quarter's cosine distance from what that homography lines it up
+//!   with, 3 decimals) when both photos have a layout ([`crate::layout`]).
+//!   A pair above `same-pixels` whose check has `min_inliers` and a
+//!   coverage under `min_coverage` on either side, a larger share under
+//!   `min_containment`, or `regions` over `max_region_distance` is not an
+//!   edge (`not_same_picture`).
 //! - `keep` criteria are `pixels`, `largest`, `smallest`, `format`, `exif`,
 //!   `oldest`, `newest`, `path` (see [`keep`]); `keeper` is a member's path
 //!   and `keeper_reason` says why, against the runner-up.
@@ -169,7 +174,8 @@ pub struct Stats {
     /// Pairs that went through the geometric check.
     pub geometric_checks: u64,
     /// Pairs close enough to be edges that the geometric check showed not
-    /// to be the same picture (coverage under `min_coverage`).
+    /// to be the same picture (coverage, containment or regions: see
+    /// [`crate::verify::decide::same_picture`]).
     #[serde(default)]
     pub not_same_picture: u64,
     pub groups: u64,
@@ -308,6 +314,11 @@ pub struct Pair {
     /// through the homography of the geometric check, when it fitted one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<[f64; 2]>,
+    /// The largest cosine distance between a quarter of either photo and
+    /// what that homography lines it up with in the other (3 decimals), when
+    /// both photos have a layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<f64>,
     /// True when the pair matched as mirror images (`--mirror`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mirrored: bool,
@@ -321,6 +332,11 @@ pub struct Pair {
 /// Round to 6 decimals so that reports stay short and readable.
 pub fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
+}
+
+/// A region distance as the report writes it: 3 decimals.
+pub fn round3(x: f32) -> f64 {
+    (f64::from(x) * 1e3).round() / 1e3
 }
 
 /// A coverage as the report writes it: `[a, b]`, 3 decimals.
@@ -431,6 +447,7 @@ pub(crate) mod tests {
                     label: crate::verify::decide::Label::Edited,
                     inliers: None,
                     coverage: None,
+                    regions: None,
                     mirrored: false,
                     raw_jpeg_pair: false,
                 }],

@@ -16,6 +16,7 @@ use crate::decode::{Geometry, Limits};
 use crate::embed::{Embed, Photo};
 use crate::error::Result;
 use crate::index::{Embeddings, ScoredPair};
+use crate::layout::Layouts;
 use crate::progress::{check_cancel, Progress};
 use crate::reread::Reread;
 use std::collections::HashSet;
@@ -29,6 +30,12 @@ pub struct Context<'a> {
     pub rules: &'a Rules,
     pub limits: Limits,
     pub cache: &'a Cache,
+    /// Where things are in each photo (the embed stage's [`Layouts`]); a
+    /// layout missing from them and from the cache (a damaged row) is
+    /// computed again with `embedder` from the photo decoded to `geometry`.
+    pub layouts: &'a Layouts,
+    pub embedder: &'a dyn Embed,
+    pub geometry: Geometry,
     pub progress: &'a dyn Progress,
     pub cancel: &'a AtomicBool,
 }
@@ -112,6 +119,7 @@ pub fn verify(cx: &Context, near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Re
             label,
             inliers: m.evidence.inliers,
             coverage: m.evidence.coverage,
+            regions: m.evidence.regions,
             mirrored: m.mirrored,
         });
     }
@@ -137,6 +145,9 @@ pub fn measure(
         rules,
         limits,
         cache,
+        layouts: _,
+        embedder: _,
+        geometry: _,
         progress,
         cancel,
     } = *cx;
@@ -175,7 +186,7 @@ pub fn measure(
         .map(|ev| !(ev.same_bytes || ev.same_pixels || ev.raw_jpeg))
         .collect();
     let checks = geometric_checks(photos.len(), &near, &needs_picture, rules);
-    let found = geometric::geometric_check(photos, &checks, rules, limits, cache, &reread, cancel)?;
+    let found = geometric::geometric_check(cx, &checks, &reread)?;
     let pairs = near
         .iter()
         .zip(plain)
@@ -186,6 +197,7 @@ pub fn measure(
                 evidence: Evidence {
                     inliers: fit.map(|f| f.inliers),
                     coverage: fit.and_then(|f| f.coverage),
+                    regions: fit.and_then(|f| f.regions),
                     ..ev
                 },
                 mirrored: mirrored.contains(&(p.a, p.b)),

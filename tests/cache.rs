@@ -83,7 +83,7 @@ fn hit_miss_after_edit_hit_after_move_and_identical_reports() {
     assert_eq!(code, 0, "{err}");
     let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(stats["vectors"], 13);
-    assert_eq!(stats["models"][0]["name"], "efficientnet_lite0_gap");
+    assert_eq!(stats["models"][0]["name"], "efficientnet_lite0_fmap");
     let (code, out, err) = run(&["cache", "prune", "--json", "--cache", c]);
     assert_eq!(code, 0, "{err}");
     let pruned: serde_json::Value = serde_json::from_str(&out).unwrap();

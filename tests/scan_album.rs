@@ -65,7 +65,7 @@ fn sample_album_gives_the_expected_groups_and_skips_the_junk() {
     // The report describes the model and the parameters.
     assert_eq!(
         report.model.sha256,
-        "08217955212ee50a646399ed71fb0c362120f4c28ae0633e1ba5194f5eea7bea"
+        "0a7bb2ba6fe9ef80e0f186f540dfaf7429c43a194ced7239a7ce1f4ad67bb3a9"
     );
     assert_eq!(report.model.source, "bundled");
     assert_eq!(report.model.dimension, 1280);

@@ -212,9 +212,33 @@ pub struct DecisionArgs {
     #[arg(long, value_name = "SHARE", default_value_t = neardup::verify::decide::MIN_COVERAGE)]
     pub min_coverage: f32,
 
+    /// The same picture: the largest cosine distance (0 to 2) allowed between a
+    /// quarter of either photo and what the geometric check's model lines it up with
+    /// in the other (two photos sharing one object, tile or detail differ elsewhere;
+    /// 2 turns the check off).
+    #[arg(long, value_name = "D", default_value_t = neardup::verify::decide::MAX_REGION_DISTANCE)]
+    pub max_region_distance: f32,
+
+    /// The same picture: the larger of the two shares (0 to 1) must reach this, so
+    /// that one frame shows nearly all of the other (a crop, a zoom, a burst) and not
+    /// two frames shifted apart (a panorama's neighbours).
+    #[arg(long, value_name = "SHARE", default_value_t = neardup::verify::decide::MIN_CONTAINMENT)]
+    pub min_containment: f32,
+
     /// Seed of the random hyperplanes.
     #[arg(long, default_value_t = neardup::pipeline::DEFAULT_SEED)]
     pub seed: u64,
+}
+
+impl DecisionArgs {
+    /// The same-picture rule's flags.
+    pub fn same_picture(&self) -> neardup::verify::decide::SamePicture {
+        neardup::verify::decide::SamePicture {
+            min_coverage: self.min_coverage,
+            min_containment: self.min_containment,
+            max_region_distance: self.max_region_distance,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

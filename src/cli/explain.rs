@@ -19,7 +19,7 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
         mode: args.decision.mode.into(),
         threshold: args.decision.threshold,
         min_inliers: args.decision.min_inliers,
-        min_coverage: args.decision.min_coverage,
+        same_picture: args.decision.same_picture(),
         mirror: args.decision.mirror,
         seed: args.decision.seed,
         ..ExplainOptions::default()
@@ -81,6 +81,13 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
             100.0 * a,
             100.0 * b,
             100.0 * rules.min_coverage
+        );
+    }
+    if let Some(r) = e.regions {
+        outln!(
+            o,
+            "regions:          the worst quarter is at cosine distance {r:.3} from what the model lines it up with (at most {})",
+            rules.max_region_distance
         );
     }
     match e.label {

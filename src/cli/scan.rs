@@ -44,7 +44,7 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     opts.timings = args.timings;
     opts.mode = args.decision.mode.into();
     opts.min_inliers = args.decision.min_inliers;
-    opts.min_coverage = args.decision.min_coverage;
+    opts.same_picture = args.decision.same_picture();
     opts.mirror = args.decision.mirror;
     if let Some(list) = &args.keep {
         opts.keep = neardup::keep::parse_order(list)?;

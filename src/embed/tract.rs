@@ -3,6 +3,7 @@
 
 use super::l2_normalise;
 use crate::error::{Error, Result};
+use crate::layout::Layout;
 use crate::model::{ModelSource, Sidecar};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -70,7 +71,7 @@ impl Embedder {
         };
         // One run on a blank image: learns the vector size and fails early
         // on a model whose output does not fit the sidecar.
-        let probe = e.raw(&vec![128u8; w * h * 3])?;
+        let (probe, _) = e.raw(&vec![128u8; w * h * 3])?;
         if probe.is_empty() {
             return Err(Error::Model("the model's output is empty".into()));
         }
@@ -87,12 +88,18 @@ impl Embedder {
     /// orientation (what [`crate::decode::prepare`] returns). The result is
     /// L2-normalised.
     pub fn embed(&self, rgb: &[u8]) -> Result<Vec<f32>> {
-        let mut v = self.raw(rgb)?;
-        l2_normalise(&mut v);
-        Ok(v)
+        Ok(self.embed_with_layout(rgb)?.0)
     }
 
-    fn raw(&self, rgb: &[u8]) -> Result<Vec<f32>> {
+    /// [`Embedder::embed`], and the [`Layout`] of the feature map when the
+    /// model's output is one (pooled by `"gap"`).
+    pub fn embed_with_layout(&self, rgb: &[u8]) -> Result<(Vec<f32>, Option<Layout>)> {
+        let (mut v, layout) = self.raw(rgb)?;
+        l2_normalise(&mut v);
+        Ok((v, layout))
+    }
+
+    fn raw(&self, rgb: &[u8]) -> Result<(Vec<f32>, Option<Layout>)> {
         let i = &self.sidecar.input;
         let (w, h) = (i.width as usize, i.height as usize);
         if rgb.len() != w * h * 3 {
@@ -114,7 +121,7 @@ impl Embedder {
         }
         let tensor = Tensor::from_shape(&[1, 3, h, w], &data)
             .map_err(|e| Error::Inference(e.to_string()))?;
-        self.run(tensor)
+        self.run_full(tensor)
     }
 
     /// Run the graph on an input tensor `[1, 3, H, W]` that is already
@@ -127,18 +134,30 @@ impl Embedder {
     }
 
     fn run(&self, tensor: Tensor) -> Result<Vec<f32>> {
+        Ok(self.run_full(tensor)?.0)
+    }
+
+    fn run_full(&self, tensor: Tensor) -> Result<(Vec<f32>, Option<Layout>)> {
         let ierr = |e: TractError| Error::Inference(format!("{e:#}"));
         let out = self.plan.run(tvec!(tensor.into())).map_err(ierr)?;
         let view = out[0].to_plain_array_view::<f32>().map_err(ierr)?;
         let shape = view.shape().to_vec();
         let flat: Vec<f32> = view.iter().copied().collect();
         match (self.sidecar.output.pooling.as_str(), shape.len()) {
-            ("none", _) => Ok(flat),
+            ("none", _) => Ok((flat, None)),
             ("gap", 4) => {
                 let (c, hw) = (shape[1], shape[2] * shape[3]);
-                Ok((0..c)
+                let pooled = (0..c)
                     .map(|k| flat[k * hw..(k + 1) * hw].iter().sum::<f32>() / hw as f32)
-                    .collect())
+                    .collect();
+                let r = &self.sidecar.resize;
+                let i = &self.sidecar.input;
+                let crop = i.width.min(i.height) as f32 / r.shorter_side.max(1) as f32;
+                // The cells' places are known for a square centre crop only.
+                let layout = (i.width == i.height)
+                    .then(|| Layout::from_feature_map(&flat, c, shape[2], shape[3], crop.min(1.0)))
+                    .flatten();
+                Ok((pooled, layout))
             }
             (p, r) => Err(Error::Model(format!(
                 "pooling {p:?} does not fit an output of rank {r}"

@@ -122,6 +122,7 @@ pub fn build(scanned: Scanned) -> Report {
                         label: j.label,
                         inliers: j.inliers,
                         coverage: j.coverage.map(report::coverage_pair),
+                        regions: j.regions.map(report::round3),
                         mirrored: j.mirrored,
                         raw_jpeg_pair: j.label == Label::RawJpeg,
                     }

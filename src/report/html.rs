@@ -565,6 +565,7 @@ mod tests {
             label: Label::Edited,
             inliers: None,
             coverage: None,
+            regions: None,
             mirrored: false,
             raw_jpeg_pair: false,
         };

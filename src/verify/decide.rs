@@ -87,6 +87,18 @@ pub struct Rules {
     /// shot and its detail, or share only a region.
     #[serde(default = "default_min_coverage")]
     pub min_coverage: f32,
+    /// ... and no quarter of either photo may be further than this cosine
+    /// distance from what the homography lines it up with in the other
+    /// ([`crate::layout::region_distance`]): over it, the two share a part
+    /// (a tile, an object, a detail) and differ elsewhere. 2 turns it off.
+    #[serde(default = "default_max_region_distance")]
+    pub max_region_distance: f32,
+    /// ... and the larger of the two shares must reach this: one frame shows
+    /// nearly all of the other (a crop, a zoom, a burst), where two frames
+    /// shifted apart (a panorama's neighbours, half a scene each) show only
+    /// part of each other both ways.
+    #[serde(default = "default_min_containment")]
+    pub min_containment: f32,
     /// Photos are reduced to this longer side for the check.
     pub geo_long_side: u32,
     /// ORB features per photo.
@@ -108,6 +120,40 @@ fn default_min_coverage() -> f32 {
     MIN_COVERAGE
 }
 
+/// The default [`Rules::max_region_distance`] (see the README, "The same
+/// picture").
+pub const MAX_REGION_DISTANCE: f32 = 0.5;
+
+fn default_max_region_distance() -> f32 {
+    MAX_REGION_DISTANCE
+}
+
+/// The default [`Rules::min_containment`].
+pub const MIN_CONTAINMENT: f32 = 0.6;
+
+fn default_min_containment() -> f32 {
+    MIN_CONTAINMENT
+}
+
+/// The flags of the same-picture rule ([`same_picture`]), as a scan and
+/// `explain` take them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamePicture {
+    pub min_coverage: f32,
+    pub min_containment: f32,
+    pub max_region_distance: f32,
+}
+
+impl Default for SamePicture {
+    fn default() -> Self {
+        SamePicture {
+            min_coverage: MIN_COVERAGE,
+            min_containment: MIN_CONTAINMENT,
+            max_region_distance: MAX_REGION_DISTANCE,
+        }
+    }
+}
+
 impl Rules {
     pub fn new(mode: Mode, threshold: f32) -> Rules {
         Rules {
@@ -118,6 +164,8 @@ impl Rules {
             geo_radius: 0.5,
             min_inliers: 12,
             min_coverage: MIN_COVERAGE,
+            max_region_distance: MAX_REGION_DISTANCE,
+            min_containment: MIN_CONTAINMENT,
             geo_long_side: 512,
             geo_features: 1000,
             ratio: 0.8,
@@ -170,6 +218,9 @@ pub struct Judged {
     pub inliers: Option<u32>,
     /// What each photo shows of the other, when the check fitted a model.
     pub coverage: Option<Coverage>,
+    /// The worst quarter's distance under that model, when both photos
+    /// have a layout.
+    pub regions: Option<f32>,
     /// Found only through a mirror image (or closer through one).
     pub mirrored: bool,
 }
@@ -182,6 +233,8 @@ pub struct Evidence {
     pub inliers: Option<u32>,
     /// The coverage of the homography the geometric check fitted.
     pub coverage: Option<Coverage>,
+    /// The region distance under that homography ([`Rules::max_region_distance`]).
+    pub regions: Option<f32>,
     /// A RAW file and the camera JPEG of the same shot ([`is_raw_jpeg_pair`]).
     pub raw_jpeg: bool,
 }
@@ -207,8 +260,12 @@ pub fn same_picture(label: Label, ev: Evidence, rules: &Rules) -> bool {
     if !matches!(label, Label::Edited | Label::Similar) || ev.raw_jpeg {
         return true;
     }
-    match (ev.inliers, ev.coverage) {
-        (Some(k), Some(c)) if k >= rules.min_inliers => c.min() >= rules.min_coverage,
+    match ev.inliers {
+        Some(k) if k >= rules.min_inliers => {
+            ev.coverage.is_none_or(|c| {
+                c.min() >= rules.min_coverage && c.a.max(c.b) >= rules.min_containment
+            }) && ev.regions.is_none_or(|r| r <= rules.max_region_distance)
+        }
         _ => true,
     }
 }
@@ -388,6 +445,46 @@ mod tests {
             ..fit(60, 0.1, 0.1)
         };
         assert_eq!(judge(0.1, raw, &r), Some(Label::RawJpeg));
+    }
+
+    #[test]
+    fn frames_shifted_apart_or_differing_under_the_homography_are_not_the_same_picture() {
+        let r = Rules::new(Mode::Similar, 0.21);
+        let fit = |a: f32, b: f32, regions: Option<f32>| Evidence {
+            inliers: Some(80),
+            coverage: Some(Coverage { a, b }),
+            regions,
+            ..Evidence::default()
+        };
+        // A zoomed re-shot: one side shows all of the other.
+        assert_eq!(
+            judge(0.3, fit(1.0, 0.35, Some(0.3)), &r),
+            Some(Label::Similar)
+        );
+        // Two frames half a frame apart: each shows half of the other.
+        assert_eq!(judge(0.1, fit(0.52, 0.54, Some(0.2)), &r), None);
+        // Collages sharing one tile: the frames line up, the rest differs.
+        assert_eq!(judge(0.3, fit(0.9, 0.9, Some(0.75)), &r), None);
+        assert_eq!(
+            judge(0.3, fit(0.9, 0.9, Some(0.45)), &r),
+            Some(Label::Similar)
+        );
+        // Without layouts (a model without a feature map) the regions say nothing.
+        assert_eq!(judge(0.1, fit(0.9, 0.9, None), &r), Some(Label::Edited));
+        // A homography through infinity has no coverage; the regions still count.
+        let folded = Evidence {
+            coverage: None,
+            ..fit(0.0, 0.0, Some(0.8))
+        };
+        assert_eq!(judge(0.3, folded, &r), None);
+        // Each rule switched off lets its pairs through.
+        let mut off = r;
+        off.min_containment = 0.0;
+        off.max_region_distance = 2.0;
+        assert_eq!(
+            judge(0.1, fit(0.52, 0.54, Some(0.9)), &off),
+            Some(Label::Edited)
+        );
     }
 
     #[test]
