@@ -305,6 +305,15 @@ pub fn render(report: &Report, thumbs: &Thumbnails, opts: &HtmlOptions) -> Strin
         format!("{} inliers", p.rules.min_inliers),
     );
     param(
+        "Same picture",
+        format!(
+            "each shows {:.0}% of the other, one {:.0}%; quarters within {}",
+            100.0 * p.rules.min_coverage,
+            100.0 * p.rules.min_containment,
+            p.rules.max_region_distance
+        ),
+    );
+    param(
         "Mirrored copies",
         if p.mirror { "yes" } else { "no" }.into(),
     );
@@ -371,6 +380,13 @@ fn group_card(h: &mut String, g: &Group, eager: bool, thumbs: &Thumbnails, opts:
             let mut kind = pair.label.as_str().to_string();
             if let Some(n) = pair.inliers {
                 let _ = write!(kind, ", {n} inliers");
+            }
+            // What each shows of the other, and how well the rest lines up.
+            if let Some([a, b]) = pair.coverage {
+                let _ = write!(kind, ", coverage {:.0}% / {:.0}%", 100.0 * a, 100.0 * b);
+            }
+            if let Some(r) = pair.regions {
+                let _ = write!(kind, ", worst quarter {r:.2}");
             }
             if pair.mirrored {
                 kind.push_str(", mirrored");
@@ -581,7 +597,12 @@ mod tests {
             files: members.iter().map(|m| m.path.clone()).collect(),
             members,
             pairs: vec![
-                pair("album/c.jpg", "album/d.jpg", 0.05),
+                crate::report::Pair {
+                    inliers: Some(240),
+                    coverage: Some([0.81, 1.0]),
+                    regions: Some(0.234),
+                    ..pair("album/c.jpg", "album/d.jpg", 0.05)
+                },
                 pair("album/c.jpg", EVIL, 0.02),
             ],
             keeper: Some("album/d.jpg".into()),
@@ -614,6 +635,12 @@ mod tests {
         };
         let page = render(&r, &t, &opts);
         assert_eq!(page, render(&r, &t, &opts), "deterministic");
+        // A pair's evidence: inliers, what each shows of the other, the
+        // worst quarter.
+        assert!(
+            page.contains("edited, 240 inliers, coverage 81% / 100%, worst quarter 0.23<"),
+            "{page}"
+        );
         let doc = scraper::Html::parse_document(&page);
 
         // One card per group, most bytes freed first, each with a heading.
