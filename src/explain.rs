@@ -12,7 +12,7 @@ use crate::model::ModelSource;
 use crate::photo::SkipReason;
 use crate::pipeline;
 use crate::progress::NoProgress;
-use crate::verify::decide::SamePicture;
+use crate::verify::decide::{NotSamePicture, SamePicture};
 use crate::verify::{self, decide, Label, Mode, Rules};
 use crate::walk::{self, WalkOptions};
 use serde::Serialize;
@@ -235,25 +235,33 @@ fn refuse_skipped(skipped: &[(PathBuf, SkipReason)]) -> Result<()> {
 fn why(distance: f32, ev: decide::Evidence, label: Option<Label>, rules: &Rules) -> String {
     let t = rules.threshold;
     let would = decide::tier(distance, ev, rules);
-    if let (None, Some(would), Some(c)) = (label, would, ev.coverage) {
-        if c.min() < rules.min_coverage || c.a.max(c.b) < rules.min_containment {
-            return format!(
-            "{} by its distance {distance:.4} and inliers, but not the same picture: through the \
-             geometric check's model one photo shows only {:.0}% of the other (each must show \
-             {:.0}%): panorama neighbours, a wide shot and its detail, or a shared region",
-            would.as_str(),
-            100.0 * c.min(),
-            100.0 * rules.min_coverage
-        );
-        }
-    }
-    if let (None, Some(would), Some(r)) = (label, would, ev.regions) {
+    let failed = would.and_then(|w| Some((w, decide::not_same_picture(w, ev, rules)?)));
+    if let (None, Some((would, failed))) = (label, failed) {
+        let because = match failed {
+            NotSamePicture::Coverage(c) => format!(
+                "through the geometric check's model one photo shows only {:.0}% of the other \
+                 (each must show {:.0}%): panorama neighbours, a wide shot and its detail, or a \
+                 shared region",
+                100.0 * c,
+                100.0 * rules.min_coverage
+            ),
+            NotSamePicture::Containment(c) => format!(
+                "through the geometric check's model neither photo shows more than {:.0}% of the \
+                 other (one must show {:.0}%): two frames shifted apart, as a panorama's \
+                 neighbours are",
+                100.0 * c,
+                100.0 * rules.min_containment
+            ),
+            NotSamePicture::Regions(r) => format!(
+                "what the geometric check's model lines up differs in part of the frame (a \
+                 quarter at cosine distance {r:.3}; at most {} allowed): the two share a region, \
+                 an object or a tile",
+                rules.max_region_distance
+            ),
+        };
         return format!(
-            "{} by its distance {distance:.4} and inliers, but not the same picture: what the \
-             geometric check's model lines up differs in part of the frame (a quarter at cosine \
-             distance {r:.3}; at most {} allowed): the two share a region, an object or a tile",
-            would.as_str(),
-            rules.max_region_distance
+            "{} by its distance {distance:.4} and inliers, but not the same picture: {because}",
+            would.as_str()
         );
     }
     let shows = match ev.coverage {

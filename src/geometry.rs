@@ -1215,19 +1215,25 @@ fn shown(h: &Homography, from: (u32, u32), to: (u32, u32)) -> Option<f64> {
         [(-0.5, -0.5), (x1, -0.5), (x1, y1), (-0.5, y1)]
     };
     let mut quad = Vec::with_capacity(4);
-    for (x, y) in rect(from) {
-        let w = h[6] * x + h[7] * y + h[8];
-        if w <= 1e-9 {
-            return None;
-        }
-        quad.push((
-            (h[0] * x + h[1] * y + h[2]) / w,
-            (h[3] * x + h[4] * y + h[5]) / w,
-        ));
+    for corner in rect(from) {
+        quad.push(project(h, corner)?);
     }
     let [lo, _, hi, _] = rect(to);
     let area = polygon_area(&clip_to_rect(quad, lo, hi));
     Some((area / ((hi.0 - lo.0) * (hi.1 - lo.1))).clamp(0.0, 1.0))
+}
+
+/// A point mapped through `h`; `None` when it maps through infinity (or
+/// behind the camera).
+pub(crate) fn project(h: &Homography, (x, y): (f64, f64)) -> Option<(f64, f64)> {
+    let w = h[6] * x + h[7] * y + h[8];
+    if w <= 1e-9 {
+        return None;
+    }
+    Some((
+        (h[0] * x + h[1] * y + h[2]) / w,
+        (h[3] * x + h[4] * y + h[5]) / w,
+    ))
 }
 
 /// The inverse of a homography, scaled to `h33 = 1` when possible; `None`

@@ -17,6 +17,7 @@
 //! sketched vectors estimates the cosine of the originals.
 
 use crate::cache::Cache;
+use crate::geometry::{self, Homography};
 
 /// Channels after the sketch.
 pub const DIMS: usize = 128;
@@ -54,14 +55,28 @@ impl Layouts {
         Layouts { fresh }
     }
 
-    /// Photo `i`'s layout (its content key is `content`).
-    pub fn get(&self, i: usize, content: &str, cache: &Cache) -> Option<Layout> {
+    /// Photo `i`'s layout (its content key is `content`): this run's, the
+    /// cache's, or else `compute`'s, which is then cached.
+    pub fn get(
+        &self,
+        i: usize,
+        content: &str,
+        cache: &Cache,
+        compute: impl FnOnce() -> Option<Layout>,
+    ) -> Option<Layout> {
         if let Some(Some(l)) = self.fresh.get(i) {
             return Some(l.clone());
         }
-        cache
-            .get_fact(&fact_kind(cache), content)
+        let kind = fact_kind(cache);
+        if let Some(l) = cache
+            .get_fact(&kind, content)
             .and_then(|b| Layout::from_bytes(&b))
+        {
+            return Some(l);
+        }
+        let l = compute()?;
+        cache.put_fact(&kind, content, l.to_bytes());
+        Some(l)
     }
 }
 
@@ -223,19 +238,6 @@ impl Layout {
     }
 }
 
-/// A point of one frame mapped through a 3x3 homography (row-major) into
-/// the other; `None` behind the camera (through infinity).
-fn project(h: &[f64; 9], x: f64, y: f64) -> Option<(f64, f64)> {
-    let w = h[6] * x + h[7] * y + h[8];
-    if w <= 1e-9 {
-        return None;
-    }
-    Some((
-        (h[0] * x + h[1] * y + h[2]) / w,
-        (h[3] * x + h[4] * y + h[5]) / w,
-    ))
-}
-
 fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
     let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {
@@ -257,7 +259,7 @@ fn quarters(
     (aw, ah): (f64, f64),
     b: &Layout,
     (bw, bh): (f64, f64),
-    h: &[f64; 9],
+    h: &Homography,
 ) -> Vec<f32> {
     let (rows, cols) = (a.rows as usize, a.cols as usize);
     let split = |n: usize| n.div_ceil(2);
@@ -272,7 +274,7 @@ fn quarters(
                 for c in c_lo..c_hi {
                     total += 1;
                     let (x, y) = a.centre(r, c, aw, ah);
-                    let Some((u, v)) = project(h, x, y) else {
+                    let Some((u, v)) = geometry::project(h, (x, y)) else {
                         continue;
                     };
                     if b.sample(u, v, bw, bh, &mut pb) {
@@ -301,9 +303,9 @@ pub fn region_distance(
     frame_a: (f64, f64),
     b: &Layout,
     frame_b: (f64, f64),
-    h: &[f64; 9],
+    h: &Homography,
 ) -> Option<f32> {
-    let inv = crate::geometry::invert(h)?;
+    let inv = geometry::invert(h)?;
     let mut all = quarters(a, frame_a, b, frame_b, h);
     all.extend(quarters(b, frame_b, a, frame_a, &inv));
     all.into_iter().reduce(f32::max)

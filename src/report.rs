@@ -341,8 +341,7 @@ pub fn round3(x: f32) -> f64 {
 
 /// A coverage as the report writes it: `[a, b]`, 3 decimals.
 pub fn coverage_pair(c: crate::verify::decide::Coverage) -> [f64; 2] {
-    let r3 = |x: f32| (f64::from(x) * 1e3).round() / 1e3;
-    [r3(c.a), r3(c.b)]
+    [round3(c.a), round3(c.b)]
 }
 
 #[cfg(test)]

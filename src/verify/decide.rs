@@ -251,23 +251,47 @@ pub fn is_raw_jpeg_pair(a: &Path, fa: Option<Format>, b: &Path, fb: Option<Forma
     kinds && a.parent() == b.parent() && stem(a).is_some() && stem(a) == stem(b)
 }
 
-/// Whether a pair of this label shows the same picture: a geometric check
-/// confident enough (`min_inliers`) whose model shows under `min_coverage`
-/// of either photo says it does not. Identical files, same pixels and the
-/// RAW and JPEG of one shot need no such check; a pair the check could not
-/// fit keeps the label its distance gives.
-pub fn same_picture(label: Label, ev: Evidence, rules: &Rules) -> bool {
+/// Which measure of the geometric check's model shows that two photos are
+/// not the same picture, with its value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NotSamePicture {
+    /// The smaller share, under [`Rules::min_coverage`].
+    Coverage(f32),
+    /// The larger share, under [`Rules::min_containment`].
+    Containment(f32),
+    /// The worst quarter, over [`Rules::max_region_distance`].
+    Regions(f32),
+}
+
+/// Why a pair of this label is not the same picture, or `None` when it is:
+/// a geometric check confident enough (`min_inliers`) whose model fails the
+/// coverage, containment or regions rule says it is not. Identical files,
+/// same pixels and the RAW and JPEG of one shot need no such check; a pair
+/// the check could not fit keeps the label its distance gives.
+pub fn not_same_picture(label: Label, ev: Evidence, rules: &Rules) -> Option<NotSamePicture> {
     if !matches!(label, Label::Edited | Label::Similar) || ev.raw_jpeg {
-        return true;
+        return None;
     }
-    match ev.inliers {
-        Some(k) if k >= rules.min_inliers => {
-            ev.coverage.is_none_or(|c| {
-                c.min() >= rules.min_coverage && c.a.max(c.b) >= rules.min_containment
-            }) && ev.regions.is_none_or(|r| r <= rules.max_region_distance)
+    if ev.inliers.is_none_or(|k| k < rules.min_inliers) {
+        return None;
+    }
+    if let Some(c) = ev.coverage {
+        if c.min() < rules.min_coverage {
+            return Some(NotSamePicture::Coverage(c.min()));
         }
-        _ => true,
+        if c.a.max(c.b) < rules.min_containment {
+            return Some(NotSamePicture::Containment(c.a.max(c.b)));
+        }
     }
+    ev.regions
+        .filter(|&r| r > rules.max_region_distance)
+        .map(NotSamePicture::Regions)
+}
+
+/// Whether a pair of this label shows the same picture
+/// ([`not_same_picture`] finds nothing against it).
+pub fn same_picture(label: Label, ev: Evidence, rules: &Rules) -> bool {
+    not_same_picture(label, ev, rules).is_none()
 }
 
 /// The label of a pair, or `None` when it is not an edge in this mode:
@@ -463,6 +487,18 @@ mod tests {
         );
         // Two frames half a frame apart: each shows half of the other.
         assert_eq!(judge(0.1, fit(0.52, 0.54, Some(0.2)), &r), None);
+        assert_eq!(
+            not_same_picture(Label::Edited, fit(0.52, 0.54, Some(0.2)), &r),
+            Some(NotSamePicture::Containment(0.54))
+        );
+        assert_eq!(
+            not_same_picture(Label::Similar, fit(1.0, 0.12, Some(0.2)), &r),
+            Some(NotSamePicture::Coverage(0.12))
+        );
+        assert_eq!(
+            not_same_picture(Label::Similar, fit(0.9, 0.9, Some(0.75)), &r),
+            Some(NotSamePicture::Regions(0.75))
+        );
         // Collages sharing one tile: the frames line up, the rest differs.
         assert_eq!(judge(0.3, fit(0.9, 0.9, Some(0.75)), &r), None);
         assert_eq!(

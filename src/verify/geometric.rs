@@ -84,7 +84,6 @@ pub(crate) fn geometric_check(
         cancel,
         ..
     } = *cx;
-    let layout_kind = layout::fact_kind(cache);
     // Results depend only on the two files' contents and the constants, so
     // they are cached by content and seeded by content.
     let kind = format!(
@@ -135,14 +134,13 @@ pub(crate) fn geometric_check(
                 pixels: &g.pixels,
             };
             let photo = &photos[i as usize];
-            let layout = layouts.get(i as usize, &photo.content, cache).or_else(|| {
+            // A layout lost from the cache (a damaged row) is made again.
+            let layout = layouts.get(i as usize, &photo.content, cache, || {
                 if !embedder.gives_layout() {
                     return None;
                 }
                 let p = decode::prepare(&bytes, input, limits).ok()?;
-                let l = embedder.embed_with_layout(&p.rgb).ok()?.1?;
-                cache.put_fact(&layout_kind, &photo.content, l.to_bytes());
-                Some(l)
+                embedder.embed_with_layout(&p.rgb).ok()?.1
             });
             Some((i, (geometry::orb(&gray, &params), layout)))
         })
