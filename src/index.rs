@@ -33,6 +33,11 @@
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
+pub mod nearest;
+pub mod synthetic;
+
+pub use nearest::Nearest;
+
 /// Vectors stored row by row in one buffer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Embeddings {
@@ -508,8 +513,18 @@ pub fn search(
     radius: f32,
     keep: impl Fn(u32, u32) -> bool + Sync,
 ) -> (Vec<ScoredPair>, CandidateStats) {
+    search_codes(e, plan, &hash_all(e, plan), radius, keep)
+}
+
+/// [`search`] with the codes [`hash_all`] gave for this plan.
+pub fn search_codes(
+    e: &Embeddings,
+    plan: &LshPlan,
+    codes: &[u64],
+    radius: f32,
+    keep: impl Fn(u32, u32) -> bool + Sync,
+) -> (Vec<ScoredPair>, CandidateStats) {
     let (n, l, k) = (e.len(), plan.tables, plan.bits);
-    let codes = hash_all(e, plan);
     let sketch_words = l.min(SKETCH_BITS.div_ceil(k));
     let sketch_bits = (sketch_words * k) as f64;
     let q = plan.bit_flip_at_threshold.clamp(0.0, 1.0);
@@ -573,26 +588,100 @@ pub fn search(
     (found, stats)
 }
 
-/// The index stage's result: the plan, the pairs within the radius with
-/// their exact distances (sorted by `(a, b)`), and what finding them cost.
+/// What the index stage must find.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Wanted {
+    /// Every pair at or under this distance (with the plan's recall).
+    pub threshold: f32,
+    /// And each photo's this many nearest neighbours within this distance
+    /// (the geometric check's candidates in `similar` mode).
+    pub neighbours: Option<(usize, f32)>,
+}
+
+/// The index stage's result: the plan, the pairs found with their exact
+/// distances (sorted by `(a, b)`, each once), and what finding them cost.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     pub plan: LshPlan,
     pub near: Vec<ScoredPair>,
     pub candidates: CandidateStats,
+    /// How the nearest neighbours were found, when they were wanted.
+    pub neighbours: Option<NeighbourStats>,
 }
 
-/// The index stage: plan the tables for `radius` ([`plan`]), hash every
-/// vector into them and keep the colliding pairs whose exact distance is
-/// within it ([`search`]).
-pub fn index(e: &Embeddings, radius: f32, req: LshRequest) -> Result<Indexed> {
-    let plan = plan(e, radius, req)?;
-    let (near, candidates) = search(e, &plan, radius, |_, _| true);
+/// What the neighbour search did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeighbourStats {
+    pub method: nearest::Method,
+    pub neighbours: usize,
+    pub radius: f32,
+    /// Exact distances it computed.
+    pub distances: u64,
+    /// Pairs it found beyond the threshold.
+    pub pairs: u64,
+}
+
+/// The index stage: plan the tables for the threshold ([`plan`]), hash
+/// every vector into them, keep the colliding pairs within the threshold
+/// (exact distance, [`search_codes`]) and, when wanted, each photo's nearest
+/// neighbours ([`nearest::descent`], seeded by the same codes). Up to
+/// [`nearest::EXACT_MAX`] photos, with neighbours wanted, every pair is
+/// compared instead ([`nearest::exact`]): cheaper there, and exact. Nothing
+/// of size `n²` is kept, whatever the radius.
+pub fn index(e: &Embeddings, wanted: Wanted, req: LshRequest) -> Result<Indexed> {
+    let plan = plan(e, wanted.threshold, req)?;
+    let n = e.len();
+    let Some((k, radius)) = wanted.neighbours else {
+        let (near, candidates) = search(e, &plan, wanted.threshold, |_, _| true);
+        return Ok(Indexed {
+            plan,
+            near,
+            candidates,
+            neighbours: None,
+        });
+    };
+    let (near, candidates, found) = if n <= nearest::EXACT_MAX {
+        // Small enough to compare every pair: both needs at once, exactly.
+        let found = nearest::exact(e, k, radius, wanted.threshold);
+        let all = CandidateStats {
+            collisions: 0,
+            exact: (n * n.saturating_sub(1) / 2) as u64,
+        };
+        (Vec::new(), all, found)
+    } else {
+        let codes = hash_all(e, &plan);
+        let (near, candidates) = search_codes(e, &plan, &codes, wanted.threshold, |_, _| true);
+        let found = nearest::descent(e, &codes, plan.tables, k, radius);
+        (near, candidates, found)
+    };
+    let near = merge(near, found.pairs);
+    let beyond = near
+        .iter()
+        .filter(|p| p.distance > wanted.threshold)
+        .count();
+    let neighbours = Some(NeighbourStats {
+        method: found.method,
+        neighbours: k,
+        radius,
+        distances: found.distances,
+        pairs: beyond as u64,
+    });
     Ok(Indexed {
         plan,
         near,
         candidates,
+        neighbours,
     })
+}
+
+/// Two lists of pairs sorted by `(a, b)`, merged, each pair once (the
+/// distances of a pair in both are the same number).
+pub(crate) fn merge(a: Vec<ScoredPair>, b: Vec<ScoredPair>) -> Vec<ScoredPair> {
+    let mut all = a;
+    all.extend(b);
+    all.sort_unstable_by_key(|p| (p.a, p.b));
+    all.dedup_by_key(|p| (p.a, p.b));
+    all
 }
 
 /// A pair of photos (indices into the embeddings) and their exact distance.

@@ -145,10 +145,14 @@ pub fn scan_with(
     let embed_s = t.finish();
     let (photos, vectors) = (&embedded.photos, &embedded.vectors);
 
-    // 3. Index: every vector hashed into the LSH tables, for the radius the
-    // mode needs; candidates verified by their exact distance as found.
+    // 3. Index: every vector hashed into the LSH tables planned for the
+    // threshold; candidates verified by their exact distance as found; in
+    // mode similar, each photo's nearest neighbours too.
     let t = stage(Stage::Index, None);
-    let radius = rules.search_radius();
+    let wanted = index::Wanted {
+        threshold: rules.threshold,
+        neighbours: (rules.mode == Mode::Similar).then_some((rules.neighbours, rules.geo_radius)),
+    };
     let req = LshRequest {
         bits: opts.bits,
         tables: opts.tables,
@@ -156,7 +160,7 @@ pub fn scan_with(
         target_recall: TARGET_RECALL,
         centre,
     };
-    let indexed = index::index(vectors, radius, req)?;
+    let indexed = index::index(vectors, wanted, req)?;
     let index_s = t.finish();
     check_cancel(cancel)?;
 
@@ -223,6 +227,7 @@ pub fn scan_with(
         embedded,
         plan: &indexed.plan,
         candidates: indexed.candidates,
+        neighbours: indexed.neighbours,
         verified: &verified,
         clusters: &clusters,
         timings,

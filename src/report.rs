@@ -35,8 +35,9 @@
 //!                   "keep": [criterion, ..], "roots_seal"? },
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
 //!               "bucket_collisions", "verified_pairs", "geometric_checks",
-//!               "not_same_picture", "groups",
-//!               "photos_in_groups",
+//!               "not_same_picture", "neighbour_search"?: { "method": "exact" |
+//!               "descent", "rounds", "neighbours", "radius", "distances", "pairs" },
+//!               "groups", "photos_in_groups",
 //!               "skipped": [ { "path", "kind", "reason" } ],
 //!               "seconds"?: { "walk", "model_load", "decode_embed", "decode_thread",
 //!                             "embed_thread", "index", "verify", "group", "total" } },
@@ -139,8 +140,9 @@ pub struct Parameters {
     pub tables_from: String,
     pub target_recall: f64,
     pub pair_recall_at_threshold: f64,
-    /// The cosine distance the candidate stage covers (the threshold, or
-    /// the geometric check's neighbourhood in `similar` mode).
+    /// The cosine distance the candidate stage covers: the threshold, or in
+    /// `similar` mode the geometric check's neighbourhood, where it finds
+    /// each photo's nearest neighbours (not every pair: `stats.neighbour_search`).
     pub search_radius: f64,
     pub mode: crate::verify::decide::Mode,
     /// Every constant of the decision.
@@ -178,11 +180,30 @@ pub struct Stats {
     /// [`crate::verify::decide::same_picture`]).
     #[serde(default)]
     pub not_same_picture: u64,
+    /// How each photo's nearest neighbours were found (mode `similar`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neighbour_search: Option<NeighbourSearch>,
     pub groups: u64,
     pub photos_in_groups: u64,
     pub skipped: Vec<Skipped>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<Timings>,
+}
+
+/// The neighbour search of mode `similar` ([`crate::index::nearest`]):
+/// `exact` (every pair compared) or `descent` (seeded by the LSH tables,
+/// `rounds` of neighbours of neighbours), for each photo's `neighbours`
+/// nearest within `radius`; `distances` computed, `pairs` found beyond the
+/// threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeighbourSearch {
+    pub method: String,
+    #[serde(default)]
+    pub rounds: usize,
+    pub neighbours: usize,
+    pub radius: f64,
+    pub distances: u64,
+    pub pairs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -399,6 +420,7 @@ pub(crate) mod tests {
                 verified_pairs: 1,
                 geometric_checks: 0,
                 not_same_picture: 0,
+                neighbour_search: None,
                 groups: 1,
                 photos_in_groups: 2,
                 skipped: vec![Skipped {

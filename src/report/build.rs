@@ -6,7 +6,7 @@ use crate::cache::Cache;
 use crate::decode::{self, Limits};
 use crate::embed::{Embedded, Photo};
 use crate::group::Cluster;
-use crate::index::{CandidateStats, LshPlan, TARGET_RECALL};
+use crate::index::{nearest, CandidateStats, LshPlan, NeighbourStats, TARGET_RECALL};
 use crate::keep;
 use crate::model::ModelSource;
 use crate::report::thumbs::{self, Spool, Thumbnails};
@@ -42,6 +42,7 @@ pub struct Scanned<'a> {
     pub embedded: Embedded,
     pub plan: &'a LshPlan,
     pub candidates: CandidateStats,
+    pub neighbours: Option<NeighbourStats>,
     pub verified: &'a Verified,
     pub clusters: &'a [Cluster],
     pub timings: Option<report::Timings>,
@@ -55,6 +56,7 @@ pub fn build(scanned: Scanned) -> Report {
         embedded,
         plan,
         candidates: cstats,
+        neighbours,
         verified,
         clusters,
         timings,
@@ -201,6 +203,7 @@ pub fn build(scanned: Scanned) -> Report {
             verified_pairs: verified.judged.len() as u64,
             geometric_checks: verified.geometric_checks,
             not_same_picture: verified.not_same_picture,
+            neighbour_search: neighbours.map(neighbour_search),
             groups: groups.len() as u64,
             photos_in_groups: groups.iter().map(|g| g.members.len() as u64).sum(),
             skipped: skipped
@@ -280,4 +283,19 @@ fn in_reference(path: &std::path::Path, references: &[PathBuf]) -> bool {
         None => dir,
     };
     references.iter().any(|r| full.starts_with(r))
+}
+
+fn neighbour_search(n: NeighbourStats) -> report::NeighbourSearch {
+    let (method, rounds) = match n.method {
+        nearest::Method::Exact => ("exact", 0),
+        nearest::Method::Descent { rounds } => ("descent", rounds),
+    };
+    report::NeighbourSearch {
+        method: method.into(),
+        rounds,
+        neighbours: n.neighbours,
+        radius: report::round6(n.radius as f64),
+        distances: n.distances,
+        pairs: n.pairs,
+    }
 }

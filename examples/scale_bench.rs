@@ -1,0 +1,207 @@
+//! The default mode's index stage at library scale, on synthetic vectors
+//! like the bundled model's ([`neardup::index::synthetic`]: topics, scenes,
+//! copies, 1280 dimensions).
+//!
+//!     cargo run --release --example scale_bench -- [N...] [--queries 300] [--dim 1280]
+//!         [--bits K --tables L]
+//!
+//! For each N (default 10000 100000 1000000) it runs itself in a child
+//! process, so that peak RSS is per N, and prints one line:
+//! - the plan (k bits × L tables for the threshold 0.21, hyperplanes through
+//!   a fixed centre as with the model's `lsh_centre`) and the neighbour
+//!   method (exact up to `EXACT_MAX` photos, else LSH seeds + descent);
+//! - seconds for planning, hashing, searching the threshold pairs and for
+//!   the neighbour search: the pieces `index::index` runs in a scan;
+//! - recall against brute force for `--queries` photos drawn at random
+//!   (seeded) and as many copies: of the pairs under the threshold, and of
+//!   each query's 5 nearest neighbours within 0.5 (the geometric check's
+//!   candidates);
+//! - distances computed per photo, pairs kept per photo, peak RSS.
+//!
+//! `--bits` and `--tables` fix the tables as the scan's flags do (the rule
+//! plans 17 × 890 for the threshold at 1,000,000 photos: 7 GB of codes).
+//!
+//! Numbers, not assertions.
+
+use neardup::index::synthetic::{library, Shape};
+use neardup::index::{self, nearest, Embeddings, LshRequest, SplitMix64};
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::time::Instant;
+
+const THRESHOLD: f32 = 0.21;
+const NEIGHBOURS: usize = 5;
+const RADIUS: f32 = 0.5;
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse::<f64>().ok()))
+        })
+        .flatten()
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// Brute force for one query: its pairs under the threshold and its
+/// `NEIGHBOURS` nearest within the radius (by distance, then index).
+/// Pairs of photos, `(a < b)`.
+type Pairs = Vec<(u32, u32)>;
+
+fn truth(e: &Embeddings, q: usize) -> (Pairs, Pairs) {
+    let mut all: Vec<(f32, u32)> = (0..e.len())
+        .filter(|&j| j != q)
+        .map(|j| (index::cosine_distance(e.row(q), e.row(j)), j as u32))
+        .filter(|&(d, _)| d <= RADIUS.max(THRESHOLD))
+        .collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let key = |j: u32| ((q as u32).min(j), (q as u32).max(j));
+    let under = all
+        .iter()
+        .filter(|x| x.0 <= THRESHOLD)
+        .map(|x| key(x.1))
+        .collect();
+    let nearest = all
+        .iter()
+        .filter(|x| x.0 <= RADIUS)
+        .take(NEIGHBOURS)
+        .map(|x| key(x.1))
+        .collect();
+    (under, nearest)
+}
+
+fn one(n: usize, dim: usize, queries: usize, fixed: (Option<usize>, Option<usize>)) {
+    let t = Instant::now();
+    let (e, origins) = library(Shape::library(n, dim, 7));
+    let make_s = t.elapsed().as_secs_f64();
+    // The fixed centre: the mean of a sample, as the model's is the mean of
+    // its vectors over reference photos.
+    let sample = Embeddings {
+        dim,
+        data: e.data[..dim * n.min(10_000)].to_vec(),
+    };
+    let centre = index::mean_vector(&sample);
+    let req = LshRequest {
+        bits: fixed.0,
+        tables: fixed.1,
+        seed: 42,
+        target_recall: index::TARGET_RECALL,
+        centre: Some(&centre),
+    };
+    // The pieces `index::index` runs, timed one by one.
+    let t = Instant::now();
+    let plan = index::plan(&e, THRESHOLD, req).expect("plan");
+    let plan_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (under, found, method, hash_s, search_s) = if n <= nearest::EXACT_MAX {
+        let found = nearest::exact(&e, NEIGHBOURS, RADIUS, THRESHOLD);
+        (Vec::new(), found, "exact", 0.0, 0.0)
+    } else {
+        let codes = index::hash_all(&e, &plan);
+        let hash_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let (under, _) = index::search_codes(&e, &plan, &codes, THRESHOLD, |_, _| true);
+        let search_s = t.elapsed().as_secs_f64();
+        let found = nearest::descent(&e, &codes, plan.tables, NEIGHBOURS, RADIUS);
+        (under, found, "descent", hash_s, search_s)
+    };
+    let neighbours_s = t.elapsed().as_secs_f64() - hash_s - search_s;
+    let rss = peak_rss_mb();
+    let threshold_per_photo = under.len() as f64 / n as f64;
+    let mut near: Vec<(u32, u32)> = under.iter().map(|p| (p.a, p.b)).collect();
+    near.extend(found.pairs.iter().map(|p| (p.a, p.b)));
+    near.sort_unstable();
+    near.dedup();
+
+    let mut rng = SplitMix64::new(99);
+    let mut qs: Vec<usize> = (0..queries).map(|_| rng.below(n as u64) as usize).collect();
+    // And as many copies (whose pairs under the threshold are the ones to
+    // find), spread over the library.
+    let copies: Vec<usize> = (0..n).filter(|&i| origins[i].copy_of.is_some()).collect();
+    let step = (copies.len() / queries.max(1)).max(1);
+    qs.extend(copies.iter().step_by(step).take(queries));
+    let t = Instant::now();
+    let truths: Vec<_> = qs.par_iter().map(|&q| truth(&e, q)).collect();
+    let brute_s = t.elapsed().as_secs_f64() * n as f64 / qs.len().max(1) as f64;
+    let kept = near.len();
+    let hits: HashSet<(u32, u32)> = near.into_iter().collect();
+    let (mut under_hit, mut under_all, mut nn_hit, mut nn_all) = (0, 0, 0, 0);
+    for (under, nearest) in &truths {
+        under_all += under.len();
+        under_hit += under.iter().filter(|p| hits.contains(p)).count();
+        nn_all += nearest.len();
+        nn_hit += nearest.iter().filter(|p| hits.contains(p)).count();
+    }
+    let ratio = |h: usize, a: usize| {
+        if a == 0 {
+            f64::NAN
+        } else {
+            h as f64 / a as f64
+        }
+    };
+    println!(
+        "N {n:>8}: plan {plan_s:.2}s (k {} L {}), hash {hash_s:.2}s, threshold search \
+         {search_s:.2}s, neighbour search {neighbours_s:.2}s ({method}, {:?}); total \
+         {:.2}s; recall under {THRESHOLD}: {:.4} ({under_hit}/{under_all}), \
+         {NEIGHBOURS} nearest within {RADIUS}: {:.4} ({nn_hit}/{nn_all}); neighbour \
+         distances/photo {:.0}; pairs kept/photo {:.2} ({threshold_per_photo:.2} under the \
+         threshold); peak RSS {rss:.0} MB (vectors {:.0} MB); brute force would take \
+         ~{brute_s:.0}s; vectors made in {make_s:.1}s",
+        plan.bits,
+        plan.tables,
+        found.method,
+        plan_s + hash_s + search_s + neighbours_s,
+        ratio(under_hit, under_all),
+        ratio(nn_hit, nn_all),
+        found.distances as f64 / n as f64,
+        kept as f64 / n as f64,
+        (n * dim * 4) as f64 / 1e6,
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dim = arg(&args, "--dim", 1280usize);
+    let queries = arg(&args, "--queries", 300usize);
+    let bits = arg(&args, "--bits", 0usize);
+    let tables = arg(&args, "--tables", 0usize);
+    let fixed = ((bits > 0).then_some(bits), (tables > 0).then_some(tables));
+    if let Some(n) = args.iter().position(|a| a == "--child") {
+        one(args[n + 1].parse().expect("N"), dim, queries, fixed);
+        return;
+    }
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        if args[i].starts_with("--") {
+            i += 2;
+            continue;
+        }
+        sizes.push(args[i].parse().expect("N"));
+        i += 1;
+    }
+    if sizes.is_empty() {
+        sizes = vec![10_000, 100_000, 1_000_000];
+    }
+    let me = std::env::current_exe().expect("own path");
+    for n in sizes {
+        let status = std::process::Command::new(&me)
+            .args(["--child", &n.to_string()])
+            .args(["--dim", &dim.to_string(), "--queries", &queries.to_string()])
+            .args(["--bits", &bits.to_string(), "--tables", &tables.to_string()])
+            .status()
+            .expect("run child");
+        assert!(status.success(), "N {n} failed");
+    }
+}

@@ -1,0 +1,480 @@
+//! Each photo's nearest neighbours, without comparing every pair.
+//!
+//! The `similar` mode checks each photo's few nearest neighbours
+//! geometrically, out to a cosine distance (0.5) where random hyperplanes
+//! barely tell a neighbour from a stranger: a pair at 0.5 differs in about
+//! 42% of its sign bits, an unrelated pair in 50%, so tables that find such
+//! pairs put everyone in one bucket. Asking for every pair within 0.5 is
+//! quadratic; asking for each photo's `k` nearest is not.
+//!
+//! Below [`EXACT_MAX`] photos the neighbours are exact: blocks of rows
+//! against all others in one matrix product each, keeping the `k` best per
+//! row (it costs `n²` multiply-adds of a tuned kernel, cheaper there than
+//! anything cleverer). Above it, a neighbour graph is grown from the LSH
+//! tables and refined by neighbours of neighbours, as NN-descent does:
+//! 1. **Seeds from the tables.** Each table's codes are sorted; the photos
+//!    within [`WINDOW`] places of a photo in that order share the longest
+//!    prefixes of its code, so they are the table's best guesses. Every
+//!    photo starts from its [`KEEP`] nearest among them (exact distances).
+//! 2. **Neighbours of neighbours.** A photo's neighbour's neighbours (and
+//!    the photos that list it, at most [`KEEP`] of them) are probably its
+//!    neighbours too. Each round computes, for every photo, the distances
+//!    to the candidates that involve a list entry new since the round
+//!    before, and keeps the best [`KEEP`]. It stops when fewer than 1 in
+//!    1,000 entries change, or after [`MAX_ROUNDS`].
+//!
+//! Each round reads the lists of the round before only, so the result does
+//! not depend on the number of threads. Work per photo is bounded (the
+//! tables' windows, then at most `(2·KEEP)·KEEP` candidates a round), so
+//! the cost grows as `n` times the rounds. Distances are exact
+//! ([`cosine_distance`]); the neighbour lists are approximate, and
+//! `examples/scale_bench.rs` measures their recall against brute force.
+
+use super::{cosine_distance, Embeddings, ScoredPair};
+use rayon::prelude::*;
+
+/// Photos up to which the neighbours are exact.
+pub const EXACT_MAX: usize = 6000;
+/// Places on each side of a photo, in one table's sorted codes, whose
+/// photos are seeds.
+pub const WINDOW: usize = 3;
+/// Length of each photo's neighbour list while it grows.
+pub const KEEP: usize = 16;
+/// Tables whose sorted codes give seeds (the first ones). On the scale
+/// benchmark's 100,000 photos, 8 tables × 3 places on each side, lists of
+/// 12, reached 0.70 of the brute-force neighbours; 48 tables 0.94; 64
+/// tables with lists of 16, 0.98 for 925 distances per photo.
+pub const SEED_TABLES: usize = 64;
+/// Rounds of neighbours of neighbours at most.
+pub const MAX_ROUNDS: usize = 20;
+
+/// How the neighbours were found, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Every pair compared.
+    Exact,
+    /// Seeds from the LSH tables, refined by neighbours of neighbours.
+    Descent { rounds: usize },
+}
+
+/// Each photo's nearest neighbours within a radius, as pairs.
+#[derive(Debug, Clone)]
+pub struct Nearest {
+    /// The pairs `(a < b)` where one is among the other's `k` nearest and
+    /// their distance is within the radius (exactly: also every pair within
+    /// the threshold); sorted by `(a, b)`, each once.
+    pub pairs: Vec<ScoredPair>,
+    pub method: Method,
+    /// Exact distances computed on the way.
+    pub distances: u64,
+}
+
+/// One entry of a neighbour list: distance, photo, and whether it arrived
+/// in the last round.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    d: f32,
+    j: u32,
+    new: bool,
+}
+
+fn by_distance(x: &Entry, y: &Entry) -> std::cmp::Ordering {
+    x.d.total_cmp(&y.d).then(x.j.cmp(&y.j))
+}
+
+/// Rows compared with all others in one block.
+const ROW_BLOCK: usize = 128;
+/// Columns per matrix product (bounds the block of dot products).
+const COL_BLOCK: usize = 4096;
+
+/// Exact `k` nearest within `radius`, and every pair within `threshold`,
+/// by blocks of matrix products, every row against every other; the kept
+/// pairs' distances are computed again with [`cosine_distance`] so that
+/// they are the same numbers as everywhere else.
+pub fn exact(e: &Embeddings, k: usize, radius: f32, threshold: f32) -> Nearest {
+    let (n, dim) = (e.len(), e.dim);
+    let blocks: Vec<(Vec<Vec<Entry>>, Vec<ScoredPair>)> = (0..n.div_ceil(ROW_BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let rows = b * ROW_BLOCK..((b + 1) * ROW_BLOCK).min(n);
+            let m = rows.len();
+            let mut best: Vec<Vec<Entry>> = vec![Vec::with_capacity(k + 1); m];
+            let mut under = Vec::new();
+            let mut dots = vec![0f32; m * COL_BLOCK];
+            let mut c0 = 0;
+            while c0 < n {
+                let cols = (n - c0).min(COL_BLOCK);
+                // SAFETY: rows x dim and cols x dim (read transposed, dim x
+                // cols) floats in, m x cols out, with the strides given.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        dim,
+                        cols,
+                        1.0,
+                        e.data[rows.start * dim..].as_ptr(),
+                        dim as isize,
+                        1,
+                        e.data[c0 * dim..].as_ptr(),
+                        1,
+                        dim as isize,
+                        0.0,
+                        dots.as_mut_ptr(),
+                        cols as isize,
+                        1,
+                    );
+                }
+                for (r, list) in best.iter_mut().enumerate() {
+                    let i = rows.start + r;
+                    for c in 0..cols {
+                        let j = c0 + c;
+                        // A margin for the product's rounding: the kept
+                        // pairs are measured again below.
+                        let d = 1.0 - dots[r * cols + c];
+                        if j == i || d > radius.max(threshold) + 1e-4 {
+                            continue;
+                        }
+                        if j > i && d <= threshold + 1e-4 {
+                            let distance = cosine_distance(e.row(i), e.row(j));
+                            if distance <= threshold {
+                                under.push(ScoredPair {
+                                    a: i as u32,
+                                    b: j as u32,
+                                    distance,
+                                });
+                            }
+                        }
+                        if d > radius + 1e-4 {
+                            continue;
+                        }
+                        let entry = Entry {
+                            d,
+                            j: j as u32,
+                            new: false,
+                        };
+                        if list.len() == k + 1 && by_distance(&entry, &list[k]).is_ge() {
+                            continue;
+                        }
+                        let at = list.partition_point(|x| by_distance(x, &entry).is_lt());
+                        list.insert(at, entry);
+                        list.truncate(k + 1);
+                    }
+                }
+                c0 += cols;
+            }
+            (best, under)
+        })
+        .collect();
+    let mut lists = Vec::with_capacity(n);
+    let mut under = Vec::new();
+    for (l, u) in blocks {
+        lists.extend(l);
+        under.extend(u);
+    }
+    // Measured again, the k + 1 kept candidates settle the order of pairs
+    // the product's rounding may have swapped.
+    let distances = (n * n.saturating_sub(1)) as u64;
+    let lists = lists
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, list)| remeasure(e, i, list, k))
+        .collect();
+    Nearest {
+        pairs: super::merge(pairs_of(lists, radius), under),
+        method: Method::Exact,
+        distances,
+    }
+}
+
+fn remeasure(e: &Embeddings, i: usize, list: Vec<Entry>, k: usize) -> Vec<Entry> {
+    let mut list: Vec<Entry> = list
+        .into_iter()
+        .map(|x| Entry {
+            d: cosine_distance(e.row(i), e.row(x.j as usize)),
+            ..x
+        })
+        .collect();
+    list.sort_by(by_distance);
+    list.truncate(k);
+    list
+}
+
+/// Every list's entries within `radius` as pairs `(a < b)`, sorted, each once.
+fn pairs_of(lists: Vec<Vec<Entry>>, radius: f32) -> Vec<ScoredPair> {
+    let mut pairs: Vec<ScoredPair> = lists
+        .iter()
+        .enumerate()
+        .flat_map(|(i, list)| {
+            list.iter().filter(|x| x.d <= radius).map(move |x| {
+                let (a, b) = ((i as u32).min(x.j), (i as u32).max(x.j));
+                ScoredPair {
+                    a,
+                    b,
+                    distance: x.d,
+                }
+            })
+        })
+        .collect();
+    pairs.sort_unstable_by_key(|p| (p.a, p.b));
+    pairs.dedup_by_key(|p| (p.a, p.b));
+    pairs
+}
+
+/// Insert `entry` into `list` (sorted, at most `keep` long) unless it is
+/// there already or too far; true if it went in.
+fn offer(list: &mut Vec<Entry>, entry: Entry, keep: usize) -> bool {
+    if list.iter().any(|x| x.j == entry.j) {
+        return false;
+    }
+    if list.len() == keep && by_distance(&entry, &list[keep - 1]).is_ge() {
+        return false;
+    }
+    let at = list.partition_point(|x| by_distance(x, &entry).is_lt());
+    list.insert(at, entry);
+    list.truncate(keep);
+    true
+}
+
+/// Seeds from the tables' sorted codes, then rounds of neighbours of
+/// neighbours.
+pub fn descent(e: &Embeddings, codes: &[u64], tables: usize, k: usize, radius: f32) -> Nearest {
+    let n = e.len();
+    let keep = KEEP.max(k);
+    let mut distances = 0u64;
+    let mut lists: Vec<Vec<Entry>> = vec![Vec::with_capacity(keep); n];
+    // 1. Seeds: each table's sorted order, WINDOW places on each side.
+    for t in 0..tables.min(SEED_TABLES) {
+        let mut column: Vec<(u64, u32)> =
+            (0..n).map(|i| (codes[i * tables + t], i as u32)).collect();
+        column.par_sort_unstable();
+        let mut place = vec![0u32; n];
+        for (p, &(_, i)) in column.iter().enumerate() {
+            place[i as usize] = p as u32;
+        }
+        let counted: u64 = lists
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, list)| {
+                let p = place[i] as usize;
+                let lo = p.saturating_sub(WINDOW);
+                let hi = (p + WINDOW + 1).min(n);
+                let mut count = 0;
+                for &(_, j) in &column[lo..hi] {
+                    if j as usize == i || list.iter().any(|x| x.j == j) {
+                        continue;
+                    }
+                    count += 1;
+                    let d = cosine_distance(e.row(i), e.row(j as usize));
+                    offer(list, Entry { d, j, new: true }, keep);
+                }
+                count
+            })
+            .sum();
+        distances += counted;
+    }
+    // 2. Neighbours of neighbours, from the lists of the round before.
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS {
+        rounds += 1;
+        let reverse = reverse_lists(&lists, n, keep);
+        let (next, counted, changed): (Vec<Vec<Entry>>, Vec<u64>, Vec<u64>) = (0..n)
+            .into_par_iter()
+            .map(|i| grow(e, i, &lists, &reverse, keep))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .fold(
+                (Vec::with_capacity(n), Vec::new(), Vec::new()),
+                |mut acc, (l, c, u)| {
+                    acc.0.push(l);
+                    acc.1.push(c);
+                    acc.2.push(u);
+                    acc
+                },
+            );
+        distances += counted.iter().sum::<u64>();
+        let changed: u64 = changed.iter().sum();
+        lists = next;
+        if (changed as f64) < 0.001 * (n * keep) as f64 {
+            break;
+        }
+    }
+    let lists = lists
+        .into_iter()
+        .map(|mut l| {
+            l.truncate(k);
+            l
+        })
+        .collect();
+    Nearest {
+        pairs: pairs_of(lists, radius),
+        method: Method::Descent { rounds },
+        distances,
+    }
+}
+
+/// For each photo, the photos that list it (the nearest `keep` of them).
+fn reverse_lists(lists: &[Vec<Entry>], n: usize, keep: usize) -> Vec<Vec<Entry>> {
+    let mut reverse: Vec<Vec<Entry>> = vec![Vec::new(); n];
+    for (i, list) in lists.iter().enumerate() {
+        for x in list {
+            reverse[x.j as usize].push(Entry {
+                d: x.d,
+                j: i as u32,
+                new: x.new,
+            });
+        }
+    }
+    reverse.par_iter_mut().for_each(|r| {
+        r.sort_by(by_distance);
+        r.truncate(keep);
+    });
+    reverse
+}
+
+/// Photo `i`'s list after one round: its own list, the photos that list it,
+/// and their lists, where the path involves an entry new last round.
+/// Returns the list (all entries marked old except those that arrived),
+/// the distances computed and the entries that changed.
+fn grow(
+    e: &Embeddings,
+    i: usize,
+    lists: &[Vec<Entry>],
+    reverse: &[Vec<Entry>],
+    keep: usize,
+) -> (Vec<Entry>, u64, u64) {
+    let mut list: Vec<Entry> = lists[i]
+        .iter()
+        .map(|x| Entry { new: false, ..*x })
+        .collect();
+    let mut seen: Vec<u32> = lists[i].iter().map(|x| x.j).collect();
+    seen.push(i as u32);
+    let mut candidates: Vec<u32> = Vec::new();
+    let via = lists[i].iter().chain(&reverse[i]);
+    for hop in via {
+        // The photos that list `i` are candidates themselves.
+        candidates.push(hop.j);
+        for x in &lists[hop.j as usize] {
+            if hop.new || x.new {
+                candidates.push(x.j);
+            }
+        }
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut counted = 0;
+    let mut changed = 0;
+    for j in candidates {
+        if seen.contains(&j) {
+            continue;
+        }
+        counted += 1;
+        let d = cosine_distance(e.row(i), e.row(j as usize));
+        if offer(&mut list, Entry { d, j, new: true }, keep) {
+            changed += 1;
+        }
+    }
+    (list, counted, changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::synthetic::{library, Shape};
+    use crate::index::tests::planted;
+    use crate::index::{brute_force, hash_all, plan, LshRequest};
+
+    /// Brute-force k nearest within the radius, as pairs.
+    fn truth(e: &Embeddings, k: usize, radius: f32) -> Vec<(u32, u32)> {
+        let all = brute_force(e, radius);
+        let mut lists: Vec<Vec<Entry>> = vec![Vec::new(); e.len()];
+        for p in &all {
+            lists[p.a as usize].push(Entry {
+                d: p.distance,
+                j: p.b,
+                new: false,
+            });
+            lists[p.b as usize].push(Entry {
+                d: p.distance,
+                j: p.a,
+                new: false,
+            });
+        }
+        for l in &mut lists {
+            l.sort_by(by_distance);
+            l.truncate(k);
+        }
+        pairs_of(lists, radius).iter().map(|p| (p.a, p.b)).collect()
+    }
+
+    #[test]
+    fn exact_gives_the_brute_force_neighbours() {
+        let e = planted(300, 300, 64, 0.5, 5);
+        let got: Vec<(u32, u32)> = exact(&e, 5, 0.5, 0.0)
+            .pairs
+            .iter()
+            .map(|p| (p.a, p.b))
+            .collect();
+        assert_eq!(got, truth(&e, 5, 0.5));
+        assert!(!got.is_empty());
+    }
+
+    #[test]
+    fn the_index_stage_below_the_exact_limit_finds_both_needs_exactly() {
+        let (e, _) = library(Shape::library(1500, 64, 4));
+        let req = LshRequest {
+            bits: None,
+            tables: None,
+            seed: 1,
+            target_recall: 0.99,
+            centre: None,
+        };
+        let wanted = crate::index::Wanted {
+            threshold: 0.21,
+            neighbours: Some((5, 0.5)),
+        };
+        let got = crate::index::index(&e, wanted, req).unwrap();
+        assert_eq!(got.neighbours.unwrap().method, Method::Exact);
+        let pairs: Vec<(u32, u32)> = got.near.iter().map(|p| (p.a, p.b)).collect();
+        let mut want = truth(&e, 5, 0.5);
+        want.extend(brute_force(&e, 0.21).iter().map(|p| (p.a, p.b)));
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(pairs, want);
+        assert!(got.near.iter().any(|p| p.distance <= 0.21));
+        assert!(got.near.iter().any(|p| p.distance > 0.21));
+        // The distances are the exact ones.
+        for p in &got.near {
+            let d = cosine_distance(e.row(p.a as usize), e.row(p.b as usize));
+            assert_eq!(p.distance, d);
+        }
+    }
+
+    #[test]
+    fn descent_finds_most_neighbours_and_is_deterministic() {
+        let (e, _) = library(Shape::library(12_000, 64, 9));
+        let req = LshRequest {
+            bits: None,
+            tables: None,
+            seed: 1,
+            target_recall: 0.99,
+            centre: None,
+        };
+        let p = plan(&e, 0.21, req).unwrap();
+        let codes = hash_all(&e, &p);
+        let a = descent(&e, &codes, p.tables, 5, 0.5);
+        let b = descent(&e, &codes, p.tables, 5, 0.5);
+        let pa: Vec<(u32, u32)> = a.pairs.iter().map(|p| (p.a, p.b)).collect();
+        let pb: Vec<(u32, u32)> = b.pairs.iter().map(|p| (p.a, p.b)).collect();
+        assert_eq!(pa, pb);
+        let want = truth(&e, 5, 0.5);
+        let got: std::collections::HashSet<_> = pa.into_iter().collect();
+        let hit = want.iter().filter(|p| got.contains(p)).count();
+        let recall = hit as f64 / want.len() as f64;
+        // 64 dimensions are noisier than the model's 1280, where
+        // examples/scale_bench.rs measures 0.98 at 100,000 photos.
+        assert!(recall >= 0.9, "recall {recall} ({hit}/{})", want.len());
+        // Sub-quadratic: far fewer distances than every pair.
+        let all = (e.len() * (e.len() - 1) / 2) as u64;
+        assert!(a.distances < all / 6, "{} of {all}", a.distances);
+    }
+}
