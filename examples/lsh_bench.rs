@@ -23,17 +23,12 @@
 //!
 //! Prints one line per N. Numbers, not assertions.
 
+mod support;
+use support::{arg, peak_rss_mb, sample_centre};
+
 use neardup::index::{self, Centre, Embeddings, LshRequest, SplitMix64};
 use rayon::prelude::*;
 use std::time::Instant;
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn normalise(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -83,30 +78,11 @@ fn make(n: usize, dim: usize, threshold: f32, seed: u64) -> (Embeddings, Vec<(u3
     (Embeddings { dim, data }, pairs)
 }
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse::<f64>().ok()))
-        })
-        .flatten()
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 fn one(n: usize, dim: usize, threshold: f32, plan_at: f32, with_origin: bool) {
     let t = Instant::now();
     let (e, _planted) = make(n, dim, threshold, 7);
     let make_s = t.elapsed().as_secs_f64();
-    // The fixed centre: the mean of a sample, as the model's is the mean of
-    // its vectors over reference photos.
-    let sample = Embeddings {
-        dim,
-        data: e.data[..dim * n.min(10_000)].to_vec(),
-    };
-    let centre = index::mean_vector(&sample);
+    let centre = sample_centre(&e);
     let req = LshRequest {
         bits: None,
         tables: None,

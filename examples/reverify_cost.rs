@@ -20,6 +20,9 @@
 //! paid once per run by the paths that need embeddings). Numbers, not
 //! assertions.
 
+mod support;
+use support::arg;
+
 use image::{imageops, ImageFormat, RgbImage};
 use neardup::apply::{self, Action, ApplyOptions, Status};
 use neardup::model::ModelSource;
@@ -43,14 +46,6 @@ const SOURCES: [&str; 10] = [
     "day2/phone/IMG_0003.JPG",
     "day2/phone/IMG_0004.JPG",
 ];
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn jpeg(img: &RgbImage, path: &Path, quality: u8) -> anyhow::Result<()> {
     let mut buf = Vec::new();

@@ -26,6 +26,9 @@
 //!
 //! Numbers, not assertions.
 
+mod support;
+use support::{arg, peak_rss_mb, sample_centre};
+
 use neardup::index::synthetic::{library, Shape};
 use neardup::index::{self, nearest, Embeddings, LshRequest, SplitMix64};
 use rayon::prelude::*;
@@ -35,27 +38,6 @@ use std::time::Instant;
 const THRESHOLD: f32 = 0.21;
 const NEIGHBOURS: usize = 5;
 const RADIUS: f32 = 0.5;
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse::<f64>().ok()))
-        })
-        .flatten()
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 /// Brute force for one query: its pairs under the threshold and its
 /// `NEIGHBOURS` nearest within the radius (by distance, then index).
@@ -88,13 +70,7 @@ fn one(n: usize, dim: usize, queries: usize, fixed: (Option<usize>, Option<usize
     let t = Instant::now();
     let (e, origins) = library(Shape::library(n, dim, 7));
     let make_s = t.elapsed().as_secs_f64();
-    // The fixed centre: the mean of a sample, as the model's is the mean of
-    // its vectors over reference photos.
-    let sample = Embeddings {
-        dim,
-        data: e.data[..dim * n.min(10_000)].to_vec(),
-    };
-    let centre = index::mean_vector(&sample);
+    let centre = sample_centre(&e);
     let req = LshRequest {
         bits: fixed.0,
         tables: fixed.1,

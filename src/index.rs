@@ -763,6 +763,17 @@ pub(crate) mod tests {
         e
     }
 
+    /// The rule's own tables (seed 1, recall 0.99, the data's centre).
+    pub(crate) fn request() -> LshRequest<'static> {
+        LshRequest {
+            bits: None,
+            tables: None,
+            seed: 1,
+            target_recall: 0.99,
+            centre: None,
+        }
+    }
+
     fn pair_set(p: &[ScoredPair]) -> std::collections::HashSet<(u32, u32)> {
         p.iter().map(|s| (s.a, s.b)).collect()
     }
@@ -845,9 +856,7 @@ pub(crate) mod tests {
             LshRequest {
                 bits: Some(12),
                 tables: Some(5),
-                seed: 1,
-                target_recall: 0.99,
-                centre: None,
+                ..request()
             },
         )
         .unwrap();
@@ -859,9 +868,7 @@ pub(crate) mod tests {
             LshRequest {
                 bits: Some(8),
                 tables: None,
-                seed: 1,
-                target_recall: 0.99,
-                centre: None,
+                ..request()
             },
         )
         .unwrap();
@@ -872,9 +879,7 @@ pub(crate) mod tests {
             LshRequest {
                 bits: Some(65),
                 tables: None,
-                seed: 1,
-                target_recall: 0.99,
-                centre: None,
+                ..request()
             }
         )
         .is_err());
@@ -903,46 +908,13 @@ pub(crate) mod tests {
     #[test]
     fn tiny_inputs_do_not_fail() {
         let mut e = Embeddings::new(4);
-        let p = plan(
-            &e,
-            0.2,
-            LshRequest {
-                bits: None,
-                tables: None,
-                seed: 1,
-                target_recall: 0.99,
-                centre: None,
-            },
-        )
-        .unwrap();
+        let p = plan(&e, 0.2, request()).unwrap();
         assert!(search(&e, &p, 0.2, |_, _| true).0.is_empty());
         e.push(&[1.0, 0.0, 0.0, 0.0]);
-        let p = plan(
-            &e,
-            0.2,
-            LshRequest {
-                bits: None,
-                tables: None,
-                seed: 1,
-                target_recall: 0.99,
-                centre: None,
-            },
-        )
-        .unwrap();
+        let p = plan(&e, 0.2, request()).unwrap();
         assert!(search(&e, &p, 0.2, |_, _| true).0.is_empty());
         e.push(&[1.0, 0.0, 0.0, 0.0]);
-        let p = plan(
-            &e,
-            0.2,
-            LshRequest {
-                bits: None,
-                tables: None,
-                seed: 1,
-                target_recall: 0.99,
-                centre: None,
-            },
-        )
-        .unwrap();
+        let p = plan(&e, 0.2, request()).unwrap();
         assert_eq!(
             search(&e, &p, 0.2, |_, _| true).0,
             vec![ScoredPair {

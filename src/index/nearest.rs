@@ -15,7 +15,8 @@
 //! 1. **Seeds from the tables.** Each table's codes are sorted; the photos
 //!    within [`WINDOW`] places of a photo in that order share the longest
 //!    prefixes of its code, so they are the table's best guesses. Every
-//!    photo starts from its [`KEEP`] nearest among them (exact distances).
+//!    photo starts from its [`KEEP`] nearest among them ([`SEED_TABLES`]
+//!    tables).
 //! 2. **Neighbours of neighbours.** A photo's neighbour's neighbours (and
 //!    the photos that list it, at most [`KEEP`] of them) are probably its
 //!    neighbours too. Each round computes, for every photo, the distances
@@ -45,9 +46,10 @@ pub const WINDOW: usize = 3;
 /// Length of each photo's neighbour list while it grows.
 pub const KEEP: usize = 16;
 /// Tables whose sorted codes give seeds (the first ones). On the scale
-/// benchmark's 100,000 photos, 8 tables × 3 places on each side, lists of
-/// 12, reached 0.70 of the brute-force neighbours; 48 tables 0.94; 64
-/// tables with lists of 16, 0.98 for 925 distances per photo.
+/// benchmark's 100,000 photos (before the byte vectors, same lists), 8
+/// tables × 3 places on each side with lists of 12 reached 0.70 of the
+/// brute-force neighbours, 48 tables 0.94, 64 tables with lists of 16 0.98
+/// for 925 distances per photo.
 pub const SEED_TABLES: usize = 64;
 /// Rounds of neighbours of neighbours at most.
 pub const MAX_ROUNDS: usize = 20;
@@ -279,16 +281,21 @@ pub fn exact(e: &Embeddings, k: usize, radius: f32, threshold: f32) -> Nearest {
     // Measured again, the k + 1 kept candidates settle the order of pairs
     // the product's rounding may have swapped.
     let distances = (n * n.saturating_sub(1)) as u64;
-    let lists = lists
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, list)| remeasure(e, i, list, k))
-        .collect();
+    let lists = remeasure_all(e, lists, k);
     Nearest {
         pairs: super::merge(pairs_of(lists, radius), under),
         method: Method::Exact,
         distances,
     }
+}
+
+/// Every list measured again exactly, sorted, cut to `k`.
+fn remeasure_all(e: &Embeddings, lists: Vec<Vec<Entry>>, k: usize) -> Vec<Vec<Entry>> {
+    lists
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, list)| remeasure(e, i, list, k))
+        .collect()
 }
 
 fn remeasure(e: &Embeddings, i: usize, list: Vec<Entry>, k: usize) -> Vec<Entry> {
@@ -434,11 +441,7 @@ pub fn descent(e: &Embeddings, codes: &[u64], tables: usize, k: usize, radius: f
     // The lists measured again exactly: the order of the `k` kept, and the
     // distances reported, are the exact ones.
     distances += (n * keep) as u64;
-    let lists = lists
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, list)| remeasure(e, i, list, k))
-        .collect();
+    let lists = remeasure_all(e, lists, k);
     Nearest {
         pairs: pairs_of(lists, radius),
         method: Method::Descent { rounds },
@@ -515,7 +518,8 @@ mod tests {
     use super::*;
     use crate::index::synthetic::{library, Shape};
     use crate::index::tests::planted;
-    use crate::index::{brute_force, hash_all, plan, LshRequest};
+    use crate::index::tests::request;
+    use crate::index::{brute_force, hash_all, plan};
 
     /// Brute-force k nearest within the radius, as pairs.
     fn truth(e: &Embeddings, k: usize, radius: f32) -> Vec<(u32, u32)> {
@@ -582,13 +586,7 @@ mod tests {
     #[test]
     fn the_index_stage_below_the_exact_limit_finds_both_needs_exactly() {
         let (e, _) = library(Shape::library(1500, 64, 4));
-        let req = LshRequest {
-            bits: None,
-            tables: None,
-            seed: 1,
-            target_recall: 0.99,
-            centre: None,
-        };
+        let req = request();
         let wanted = crate::index::Wanted {
             threshold: 0.21,
             neighbours: Some((5, 0.5)),
@@ -613,13 +611,7 @@ mod tests {
     #[test]
     fn descent_finds_most_neighbours_and_is_deterministic() {
         let (e, _) = library(Shape::library(12_000, 64, 9));
-        let req = LshRequest {
-            bits: None,
-            tables: None,
-            seed: 1,
-            target_recall: 0.99,
-            centre: None,
-        };
+        let req = request();
         let p = plan(&e, 0.21, req).unwrap();
         let codes = hash_all(&e, &p);
         let a = descent(&e, &codes, p.tables, 5, 0.5);

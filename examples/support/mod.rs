@@ -1,0 +1,37 @@
+//! Helpers the benchmark examples share (each uses part of them).
+#![allow(dead_code)]
+
+/// The value after `--name` on the command line, or `default`.
+pub fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// This process's peak resident memory so far, MB (Linux: `VmHWM`).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|v| v.parse::<f64>().ok()))
+        })
+        .flatten()
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// A fixed centre for the hyperplanes: the mean of the first 10,000
+/// vectors, as the model's `lsh_centre` is the mean of its vectors over
+/// reference photos.
+pub fn sample_centre(e: &neardup::index::Embeddings) -> Vec<f32> {
+    let rows = e.len().min(10_000);
+    let sample = neardup::index::Embeddings {
+        dim: e.dim,
+        data: e.data[..e.dim * rows].to_vec(),
+    };
+    neardup::index::mean_vector(&sample)
+}
