@@ -615,7 +615,9 @@ pub struct NeighbourStats {
     pub method: nearest::Method,
     pub neighbours: usize,
     pub radius: f32,
-    /// Exact distances it computed.
+    /// Distances it computed (the exact search: every ordered pair, in
+    /// matrix products; the descent: mostly between the vectors as bytes,
+    /// then its final lists in f32).
     pub distances: u64,
     /// Pairs it found beyond the threshold.
     pub pairs: u64,

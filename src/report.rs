@@ -193,8 +193,9 @@ pub struct Stats {
 /// The neighbour search of mode `similar` ([`crate::index::nearest`]):
 /// `exact` (every pair compared) or `descent` (seeded by the LSH tables,
 /// `rounds` of neighbours of neighbours), for each photo's `neighbours`
-/// nearest within `radius`; `distances` computed, `pairs` found beyond the
-/// threshold.
+/// nearest within `radius`; `distances` computed (exact: every ordered
+/// pair; descent: mostly between the vectors as bytes), `pairs` found beyond
+/// the threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeighbourSearch {
     pub method: String,
