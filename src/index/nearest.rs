@@ -417,23 +417,13 @@ pub fn descent(e: &Embeddings, codes: &[u64], tables: usize, k: usize, radius: f
     while rounds < MAX_ROUNDS {
         rounds += 1;
         let reverse = reverse_lists(&lists, n, keep);
-        let (next, counted, changed): (Vec<Vec<Entry>>, Vec<u64>, Vec<u64>) = (0..n)
+        let grown: Vec<(Vec<Entry>, u64, u64)> = (0..n)
             .into_par_iter()
             .map(|i| grow(&bytes, i, &lists, &reverse, keep))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .fold(
-                (Vec::with_capacity(n), Vec::new(), Vec::new()),
-                |mut acc, (l, c, u)| {
-                    acc.0.push(l);
-                    acc.1.push(c);
-                    acc.2.push(u);
-                    acc
-                },
-            );
-        distances += counted.iter().sum::<u64>();
-        let changed: u64 = changed.iter().sum();
-        lists = next;
+            .collect();
+        distances += grown.iter().map(|g| g.1).sum::<u64>();
+        let changed: u64 = grown.iter().map(|g| g.2).sum();
+        lists = grown.into_iter().map(|g| g.0).collect();
         if (changed as f64) < 0.001 * (n * keep) as f64 {
             break;
         }
