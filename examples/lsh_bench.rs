@@ -27,6 +27,7 @@ mod support;
 use support::{arg, peak_rss_mb, sample_centre};
 
 use neardup::index::{self, Centre, Embeddings, LshRequest, SplitMix64};
+use neardup::NoProgress;
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -107,7 +108,7 @@ fn one(n: usize, dim: usize, threshold: f32, plan_at: f32, with_origin: bool) {
         plan.bits, plan.tables
     );
     let t = Instant::now();
-    let codes = index::hash_all(&e, &plan);
+    let codes = index::hash_all(&e, &plan, &NoProgress);
     let hash_s = t.elapsed().as_secs_f64();
     drop(codes);
     let t = Instant::now();

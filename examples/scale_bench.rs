@@ -31,6 +31,7 @@ use support::{arg, peak_rss_mb, sample_centre};
 
 use neardup::index::synthetic::{library, Shape};
 use neardup::index::{self, nearest, Embeddings, LshRequest, SplitMix64};
+use neardup::NoProgress;
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::time::Instant;
@@ -84,24 +85,25 @@ fn one(n: usize, dim: usize, queries: usize, fixed: (Option<usize>, Option<usize
     let plan_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let (under, found, method, hash_s, search_s) = if n <= nearest::EXACT_MAX {
-        let found = nearest::exact(&e, NEIGHBOURS, RADIUS, THRESHOLD);
+        let found = nearest::exact(&e, NEIGHBOURS, RADIUS, THRESHOLD, &NoProgress);
         (Vec::new(), found, "exact", 0.0, 0.0)
     } else {
-        let codes = index::hash_all(&e, &plan);
+        let codes = index::hash_all(&e, &plan, &NoProgress);
         let hash_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let (under, _) = index::search_codes(&e, &plan, &codes, THRESHOLD, |_, _| true);
+        let (under, _) =
+            index::search_codes(&e, &plan, &codes, THRESHOLD, |_, _| true, &NoProgress);
         let search_s = t.elapsed().as_secs_f64();
-        let found = nearest::descent(&e, &codes, plan.tables, NEIGHBOURS, RADIUS);
+        let found = nearest::descent(&e, &codes, plan.tables, NEIGHBOURS, RADIUS, &NoProgress);
         (under, found, "descent", hash_s, search_s)
     };
     let neighbours_s = t.elapsed().as_secs_f64() - hash_s - search_s;
     if n <= nearest::EXACT_MAX {
         // What the other method would have cost here (the limit's reason).
         let t = Instant::now();
-        let codes = index::hash_all(&e, &plan);
-        let (_, _) = index::search_codes(&e, &plan, &codes, THRESHOLD, |_, _| true);
-        let d = nearest::descent(&e, &codes, plan.tables, NEIGHBOURS, RADIUS);
+        let codes = index::hash_all(&e, &plan, &NoProgress);
+        let (_, _) = index::search_codes(&e, &plan, &codes, THRESHOLD, |_, _| true, &NoProgress);
+        let d = nearest::descent(&e, &codes, plan.tables, NEIGHBOURS, RADIUS, &NoProgress);
         println!(
             "N {n:>8}: (hash + threshold search + descent instead of exact: {:.2}s, {:?})",
             t.elapsed().as_secs_f64(),

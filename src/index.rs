@@ -31,6 +31,7 @@
 //! ≥ 99%.
 
 use crate::error::{Error, Result};
+use crate::progress::{NoProgress, Progress};
 use rayon::prelude::*;
 
 pub mod nearest;
@@ -423,13 +424,14 @@ const PLANES_PER_PASS: usize = 1024;
 /// Every vector's code in every table, packed: `codes[i * tables + t]` holds
 /// the `bits` sign bits of vector `i` in table `t`. The projections of a
 /// block of rows onto a batch of hyperplanes are one matrix product.
-pub fn hash_all(e: &Embeddings, plan: &LshPlan) -> Vec<u64> {
+pub fn hash_all(e: &Embeddings, plan: &LshPlan, progress: &dyn Progress) -> Vec<u64> {
     let (n, dim, k, l) = (e.len(), e.dim, plan.bits, plan.tables);
     let mut codes = vec![0u64; n * l];
     if n == 0 {
         return codes;
     }
     let tables_per_pass = (PLANES_PER_PASS / k).max(1);
+    progress.step("hashing", Some((n * l.div_ceil(tables_per_pass)) as u64));
     let mut first = 0;
     while first < l {
         let last = (first + tables_per_pass).min(l);
@@ -485,6 +487,7 @@ pub fn hash_all(e: &Embeddings, plan: &LshPlan) -> Vec<u64> {
                         out[r * l + t] = code;
                     }
                 }
+                progress.advance(rows as u64);
             });
         first = last;
     }
@@ -513,7 +516,8 @@ pub fn search(
     radius: f32,
     keep: impl Fn(u32, u32) -> bool + Sync,
 ) -> (Vec<ScoredPair>, CandidateStats) {
-    search_codes(e, plan, &hash_all(e, plan), radius, keep)
+    let codes = hash_all(e, plan, &NoProgress);
+    search_codes(e, plan, &codes, radius, keep, &NoProgress)
 }
 
 /// [`search`] with the codes [`hash_all`] gave for this plan.
@@ -523,8 +527,10 @@ pub fn search_codes(
     codes: &[u64],
     radius: f32,
     keep: impl Fn(u32, u32) -> bool + Sync,
+    progress: &dyn Progress,
 ) -> (Vec<ScoredPair>, CandidateStats) {
     let (n, l, k) = (e.len(), plan.tables, plan.bits);
+    progress.step("pairs under the threshold", Some(l as u64));
     let sketch_words = l.min(SKETCH_BITS.div_ceil(k));
     let sketch_bits = (sketch_words * k) as f64;
     let q = plan.bit_flip_at_threshold.clamp(0.0, 1.0);
@@ -574,6 +580,7 @@ pub fn search_codes(
                     }
                 }
             }
+            progress.advance(1);
             (found, st)
         })
         .collect();
@@ -630,11 +637,21 @@ pub struct NeighbourStats {
 /// [`nearest::EXACT_MAX`] photos, with neighbours wanted, every pair is
 /// compared instead ([`nearest::exact`]): cheaper there, and exact. Nothing
 /// of size `n²` is kept, whatever the radius.
-pub fn index(e: &Embeddings, wanted: Wanted, req: LshRequest) -> Result<Indexed> {
+///
+/// `progress` hears of each step (hashing, the pairs under the threshold,
+/// the neighbour search's rounds).
+pub fn index(
+    e: &Embeddings,
+    wanted: Wanted,
+    req: LshRequest,
+    progress: &dyn Progress,
+) -> Result<Indexed> {
     let plan = plan(e, wanted.threshold, req)?;
     let n = e.len();
     let Some((k, radius)) = wanted.neighbours else {
-        let (near, candidates) = search(e, &plan, wanted.threshold, |_, _| true);
+        let codes = hash_all(e, &plan, progress);
+        let (near, candidates) =
+            search_codes(e, &plan, &codes, wanted.threshold, |_, _| true, progress);
         return Ok(Indexed {
             plan,
             near,
@@ -644,16 +661,17 @@ pub fn index(e: &Embeddings, wanted: Wanted, req: LshRequest) -> Result<Indexed>
     };
     let (near, candidates, found) = if n <= nearest::EXACT_MAX {
         // Small enough to compare every pair: both needs at once, exactly.
-        let found = nearest::exact(e, k, radius, wanted.threshold);
+        let found = nearest::exact(e, k, radius, wanted.threshold, progress);
         let all = CandidateStats {
             collisions: 0,
             exact: (n * n.saturating_sub(1) / 2) as u64,
         };
         (Vec::new(), all, found)
     } else {
-        let codes = hash_all(e, &plan);
-        let (near, candidates) = search_codes(e, &plan, &codes, wanted.threshold, |_, _| true);
-        let found = nearest::descent(e, &codes, plan.tables, k, radius);
+        let codes = hash_all(e, &plan, progress);
+        let keep = |_, _| true;
+        let (near, candidates) = search_codes(e, &plan, &codes, wanted.threshold, keep, progress);
+        let found = nearest::descent(e, &codes, plan.tables, k, radius, progress);
         (near, candidates, found)
     };
     let near = merge(near, found.pairs);
@@ -898,7 +916,7 @@ pub(crate) mod tests {
             centre: None,
         };
         let p = plan(&e, 0.2, req).unwrap();
-        assert_eq!(hash_all(&e, &p), hash_all(&e, &p));
+        assert_eq!(hash_all(&e, &p, &NoProgress), hash_all(&e, &p, &NoProgress));
         assert_eq!(
             search(&e, &p, 0.5, |_, _| true),
             search(&e, &p, 0.5, |_, _| true)

@@ -160,12 +160,12 @@ pub fn scan_with(
         target_recall: TARGET_RECALL,
         centre,
     };
-    let indexed = index::index(vectors, wanted, req)?;
+    let indexed = index::index(vectors, wanted, req, progress)?;
     let index_s = t.finish();
     check_cancel(cancel)?;
 
     // 4. Verify: same bytes, same pixels, mirror images, the geometric check.
-    let t = stage(Stage::Verify, Some(indexed.near.len() as u64));
+    let t = stage(Stage::Verify, None);
     let cx = verify::Context {
         photos,
         vectors,

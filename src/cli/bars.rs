@@ -20,7 +20,8 @@ pub const NON_PHOTO_WARNINGS: u64 = 10;
 /// --quiet) and warnings printed above them.
 pub struct Bars {
     quiet: bool,
-    bar: Mutex<Option<ProgressBar>>,
+    /// The bar of the stage that runs, and that stage.
+    bar: Mutex<Option<(ProgressBar, Stage)>>,
     pub non_photos: AtomicU64,
     pub cached: AtomicU64,
 }
@@ -34,10 +35,9 @@ impl Bars {
             cached: AtomicU64::new(0),
         }
     }
-}
 
-impl Progress for Bars {
-    fn start(&self, stage: Stage, total: Option<u64>) {
+    /// A bar of `total` steps (a spinner and a count when unknown).
+    fn new_bar(&self, message: String, total: Option<u64>) -> ProgressBar {
         let target = if self.quiet {
             ProgressDrawTarget::hidden()
         } else {
@@ -55,23 +55,38 @@ impl Progress for Bars {
                 ProgressStyle::with_template("{msg:>10} {spinner} {pos}").expect("valid template"),
             ),
         };
-        bar.set_message(stage.label());
+        bar.set_message(message);
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        *lock(&self.bar) = Some(bar);
+        bar
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, stage: Stage, total: Option<u64>) {
+        let bar = self.new_bar(stage.label().to_string(), total);
+        *lock(&self.bar) = Some((bar, stage));
+    }
+    fn step(&self, what: &str, total: Option<u64>) {
+        let mut current = lock(&self.bar);
+        if let Some((old, stage)) = current.take() {
+            old.finish_and_clear();
+            let bar = self.new_bar(format!("{}: {what}", stage.label()), total);
+            *current = Some((bar, stage));
+        }
     }
     fn advance(&self, n: u64) {
-        if let Some(b) = lock(&self.bar).as_ref() {
+        if let Some((b, _)) = lock(&self.bar).as_ref() {
             b.inc(n);
         }
     }
     fn finish(&self, _stage: Stage) {
-        if let Some(b) = lock(&self.bar).take() {
+        if let Some((b, _)) = lock(&self.bar).take() {
             b.finish_and_clear();
         }
     }
     fn cached(&self) {
         let n = self.cached.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(b) = lock(&self.bar).as_ref() {
+        if let Some((b, _)) = lock(&self.bar).as_ref() {
             b.set_message(format!("embedding ({n} from cache)"));
         }
     }
@@ -93,7 +108,7 @@ impl Progress for Bars {
         // `log` ignores this one.
         let line = format!("warning: {message}");
         match lock(&self.bar).as_ref() {
-            Some(b) => b.suspend(|| log(&line)),
+            Some((b, _)) => b.suspend(|| log(&line)),
             None => log(&line),
         }
     }

@@ -34,6 +34,7 @@
 //! `examples/scale_bench.rs` measures their recall against brute force.
 
 use super::{cosine_distance, Embeddings, ScoredPair};
+use crate::progress::{Progress, Ticks};
 use rayon::prelude::*;
 
 /// Photos up to which the neighbours are exact: at 6,000 model-like
@@ -198,8 +199,15 @@ const COL_BLOCK: usize = 4096;
 /// by blocks of matrix products, every row against every other; the kept
 /// pairs' distances are computed again with [`cosine_distance`] so that
 /// they are the same numbers as everywhere else.
-pub fn exact(e: &Embeddings, k: usize, radius: f32, threshold: f32) -> Nearest {
+pub fn exact(
+    e: &Embeddings,
+    k: usize,
+    radius: f32,
+    threshold: f32,
+    progress: &dyn Progress,
+) -> Nearest {
     let (n, dim) = (e.len(), e.dim);
+    progress.step("every pair", Some(n as u64));
     let blocks: Vec<(Vec<Vec<Entry>>, Vec<ScoredPair>)> = (0..n.div_ceil(ROW_BLOCK))
         .into_par_iter()
         .map(|b| {
@@ -269,6 +277,7 @@ pub fn exact(e: &Embeddings, k: usize, radius: f32, threshold: f32) -> Nearest {
                 }
                 c0 += cols;
             }
+            progress.advance(m as u64);
             (best, under)
         })
         .collect();
@@ -349,14 +358,25 @@ fn offer(list: &mut Vec<Entry>, entry: Entry, keep: usize) -> bool {
 
 /// Seeds from the tables' sorted codes, then rounds of neighbours of
 /// neighbours.
-pub fn descent(e: &Embeddings, codes: &[u64], tables: usize, k: usize, radius: f32) -> Nearest {
+///
+/// `progress` hears of the seeds (one step per table) and of each round.
+pub fn descent(
+    e: &Embeddings,
+    codes: &[u64],
+    tables: usize,
+    k: usize,
+    radius: f32,
+    progress: &dyn Progress,
+) -> Nearest {
     let n = e.len();
     let keep = KEEP.max(k);
     let bytes = Bytes::new(e);
     let mut distances = 0u64;
     let mut lists: Vec<Vec<Entry>> = vec![Vec::with_capacity(keep); n];
     // 1. Seeds: each table's sorted order, WINDOW places on each side.
-    for t in 0..tables.min(SEED_TABLES) {
+    let seed_tables = tables.min(SEED_TABLES);
+    progress.step("neighbour seeds", Some(seed_tables as u64));
+    for t in 0..seed_tables {
         let mut column: Vec<(u64, u32)> =
             (0..n).map(|i| (codes[i * tables + t], i as u32)).collect();
         column.par_sort_unstable();
@@ -411,15 +431,20 @@ pub fn descent(e: &Embeddings, codes: &[u64], tables: usize, k: usize, radius: f
         });
         let counted = (n.saturating_sub(1) * WINDOW) as u64;
         distances += counted;
+        progress.advance(1);
     }
     // 2. Neighbours of neighbours, from the lists of the round before.
     let mut rounds = 0;
     while rounds < MAX_ROUNDS {
         rounds += 1;
+        let ticks = Ticks::step(progress, &format!("neighbours, round {rounds}"), n);
         let reverse = reverse_lists(&lists, n, keep);
         let grown: Vec<(Vec<Entry>, u64, u64)> = (0..n)
             .into_par_iter()
-            .map(|i| grow(&bytes, i, &lists, &reverse, keep))
+            .map(|i| {
+                ticks.tick(i);
+                grow(&bytes, i, &lists, &reverse, keep)
+            })
             .collect();
         distances += grown.iter().map(|g| g.1).sum::<u64>();
         let changed: u64 = grown.iter().map(|g| g.2).sum();
@@ -510,6 +535,7 @@ mod tests {
     use crate::index::tests::planted;
     use crate::index::tests::request;
     use crate::index::{brute_force, hash_all, plan};
+    use crate::progress::NoProgress;
 
     /// Brute-force k nearest within the radius, as pairs.
     fn truth(e: &Embeddings, k: usize, radius: f32) -> Vec<(u32, u32)> {
@@ -564,7 +590,7 @@ mod tests {
     #[test]
     fn exact_gives_the_brute_force_neighbours() {
         let e = planted(300, 300, 64, 0.5, 5);
-        let got: Vec<(u32, u32)> = exact(&e, 5, 0.5, 0.0)
+        let got: Vec<(u32, u32)> = exact(&e, 5, 0.5, 0.0, &NoProgress)
             .pairs
             .iter()
             .map(|p| (p.a, p.b))
@@ -581,7 +607,7 @@ mod tests {
             threshold: 0.21,
             neighbours: Some((5, 0.5)),
         };
-        let got = crate::index::index(&e, wanted, req).unwrap();
+        let got = crate::index::index(&e, wanted, req, &NoProgress).unwrap();
         assert_eq!(got.neighbours.unwrap().method, Method::Exact);
         let pairs: Vec<(u32, u32)> = got.near.iter().map(|p| (p.a, p.b)).collect();
         let mut want = truth(&e, 5, 0.5);
@@ -598,14 +624,58 @@ mod tests {
         }
     }
 
+    /// Every step the index stage tells, with its total and the advances
+    /// that followed it.
+    #[derive(Default)]
+    struct Steps(std::sync::Mutex<Vec<(String, Option<u64>, u64)>>);
+
+    impl Progress for Steps {
+        fn step(&self, what: &str, total: Option<u64>) {
+            self.0.lock().unwrap().push((what.to_string(), total, 0));
+        }
+        fn advance(&self, n: u64) {
+            let mut steps = self.0.lock().unwrap();
+            steps.last_mut().expect("an advance after a step").2 += n;
+        }
+    }
+
+    #[test]
+    fn the_index_stage_tells_each_step_and_its_advances_add_up_to_its_total() {
+        let wanted = crate::index::Wanted {
+            threshold: 0.21,
+            neighbours: Some((5, 0.5)),
+        };
+        for n in [1500, EXACT_MAX + 500] {
+            let (e, _) = library(Shape::library(n, 64, 4));
+            let steps = Steps::default();
+            crate::index::index(&e, wanted, request(), &steps).unwrap();
+            let steps = steps.0.into_inner().unwrap();
+            for (what, total, done) in &steps {
+                assert_eq!(Some(*done), *total, "{n} photos, {what}");
+            }
+            let names: Vec<&str> = steps.iter().map(|s| s.0.as_str()).collect();
+            if n <= EXACT_MAX {
+                assert_eq!(names, ["every pair"]);
+                assert_eq!(steps[0].1, Some(n as u64));
+            } else {
+                let first = ["hashing", "pairs under the threshold", "neighbour seeds"];
+                assert_eq!(names[..3], first);
+                assert_eq!(names[3], "neighbours, round 1");
+                assert!(names[3..]
+                    .iter()
+                    .all(|s| s.starts_with("neighbours, round")));
+            }
+        }
+    }
+
     #[test]
     fn descent_finds_most_neighbours_and_is_deterministic() {
         let (e, _) = library(Shape::library(12_000, 64, 9));
         let req = request();
         let p = plan(&e, 0.21, req).unwrap();
-        let codes = hash_all(&e, &p);
-        let a = descent(&e, &codes, p.tables, 5, 0.5);
-        let b = descent(&e, &codes, p.tables, 5, 0.5);
+        let codes = hash_all(&e, &p, &NoProgress);
+        let a = descent(&e, &codes, p.tables, 5, 0.5, &NoProgress);
+        let b = descent(&e, &codes, p.tables, 5, 0.5, &NoProgress);
         let pa: Vec<(u32, u32)> = a.pairs.iter().map(|p| (p.a, p.b)).collect();
         let pb: Vec<(u32, u32)> = b.pairs.iter().map(|p| (p.a, p.b)).collect();
         assert_eq!(pa, pb);

@@ -6,7 +6,7 @@ use crate::decode;
 use crate::error::Result;
 use crate::geometry::{self, Coverage, Match};
 use crate::layout::{self, Layout};
-use crate::progress::check_cancel;
+use crate::progress::{check_cancel, Ticks};
 use crate::reread::Reread;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -81,6 +81,7 @@ pub(crate) fn geometric_check(
         layouts,
         embedder,
         geometry: input,
+        progress,
         cancel,
         ..
     } = *cx;
@@ -120,9 +121,12 @@ pub(crate) fn geometric_check(
         n_features: rules.geo_features,
         ..Default::default()
     };
+    let ticks = Ticks::step(progress, "features of photos", needed.len());
     let features: HashMap<u32, (geometry::Features, Option<Layout>)> = needed
         .par_iter()
-        .filter_map(|&i| {
+        .enumerate()
+        .filter_map(|(x, &i)| {
+            ticks.tick(x);
             if cancel.load(Ordering::Relaxed) {
                 return None;
             }
@@ -147,9 +151,12 @@ pub(crate) fn geometric_check(
         .collect();
     check_cancel(cancel)?;
     let empty = (geometry::Features::default(), None);
+    let ticks = Ticks::step(progress, "geometric checks", checks.len());
     let computed: Vec<((u32, u32), Match)> = checks
         .par_iter()
-        .map(|&(a, b)| {
+        .enumerate()
+        .map(|(x, &(a, b))| {
+            ticks.tick(x);
             let (fa, la) = features.get(&a).unwrap_or(&empty);
             let (fb, lb) = features.get(&b).unwrap_or(&empty);
             // The photo whose path sorts first is matched against the other;
