@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::progress::{NoProgress, Progress};
 use rayon::prelude::*;
 
+pub mod memo;
 pub mod nearest;
 pub mod synthetic;
 

@@ -147,7 +147,8 @@ pub fn scan_with(
 
     // 3. Index: every vector hashed into the LSH tables planned for the
     // threshold; candidates verified by their exact distance as found; in
-    // mode similar, each photo's nearest neighbours too.
+    // mode similar, each photo's nearest neighbours too. A rescan of the
+    // same photos takes the result the cache remembers.
     let t = stage(Stage::Index, None);
     let wanted = index::Wanted {
         threshold: rules.threshold,
@@ -160,7 +161,12 @@ pub fn scan_with(
         target_recall: TARGET_RECALL,
         centre,
     };
-    let indexed = index::index(vectors, wanted, req, progress)?;
+    let memo = index::memo::Memo {
+        cache: &cache,
+        roots: &roots,
+    };
+    let contents: Vec<&str> = photos.iter().map(|p| p.content.as_str()).collect();
+    let (indexed, _) = index::memo::index(&memo, vectors, &contents, wanted, req, progress)?;
     let index_s = t.finish();
     check_cancel(cancel)?;
 

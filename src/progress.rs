@@ -47,6 +47,9 @@ pub trait Progress: Sync {
     fn finish(&self, _stage: Stage) {}
     /// A photo's vector came from the cache.
     fn cached(&self) {}
+    /// The current stage's result came from the cache whole (the index
+    /// of a rescan of the same photos).
+    fn remembered(&self) {}
     /// A file was skipped; by default a one-line warning naming it.
     fn skipped(&self, path: &std::path::Path, reason: &crate::decode::SkipReason) {
         self.warn(&format!("{}: {}", path.display(), reason.message));

@@ -36,7 +36,8 @@
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
 //!               "bucket_collisions", "verified_pairs", "geometric_checks",
 //!               "not_same_picture", "neighbour_search"?: { "method": "exact" |
-//!               "descent", "rounds", "neighbours", "radius", "distances", "pairs" },
+//!               "descent" | "update", "rounds", "neighbours", "radius", "distances",
+//!               "pairs" },
 //!               "groups", "photos_in_groups",
 //!               "skipped": [ { "path", "kind", "reason" } ],
 //!               "seconds"?: { "walk", "model_load", "decode_embed", "decode_thread",
@@ -191,11 +192,13 @@ pub struct Stats {
 }
 
 /// The neighbour search of mode `similar` ([`crate::index::nearest`]):
-/// `exact` (every pair compared) or `descent` (seeded by the LSH tables,
-/// `rounds` of neighbours of neighbours), for each photo's `neighbours`
-/// nearest within `radius`; `distances` computed (exact: every ordered
-/// pair; descent: mostly between the vectors as bytes), `pairs` found beyond
-/// the threshold.
+/// `exact` (every pair compared), `descent` (seeded by the LSH tables,
+/// `rounds` of neighbours of neighbours) or `update` (a rescan's: the
+/// stored result, the changed photos searched exactly against all,
+/// [`crate::index::memo`]), for each photo's `neighbours` nearest within
+/// `radius`; `distances` computed (exact: every ordered pair; descent:
+/// mostly between the vectors as bytes; update: searched photos × photos),
+/// `pairs` found beyond the threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeighbourSearch {
     pub method: String,

@@ -60,6 +60,7 @@ fn hit_miss_after_edit_hit_after_move_and_identical_reports() {
     assert_eq!(from_cache(&err), 0, "{err}");
     let (warm, err) = scan(&["--cache", c, p]);
     assert_eq!(from_cache(&err), 12, "{err}");
+    assert!(err.contains(", the index from cache,"), "{err}");
     assert_eq!(cold, uncached);
     assert_eq!(warm, uncached, "a report from cached vectors differs");
 
@@ -67,8 +68,11 @@ fn hit_miss_after_edit_hit_after_move_and_identical_reports() {
     let edited = photos.join("sub0/p000.jpg");
     let img = load(&album().join("day1/DSC_0047.JPG"));
     save(&img, &edited, ImageFormat::Jpeg);
-    let (_, err) = scan(&["--cache", c, p]);
+    let (after_edit, err) = scan(&["--cache", c, p]);
     assert_eq!(from_cache(&err), 11, "{err}");
+    assert!(!err.contains("the index from cache"), "{err}");
+    let (edit_uncached, _) = scan(&["--no-cache", p]);
+    assert_eq!(after_edit, edit_uncached);
 
     // The whole folder moved: every vector found by content.
     let moved = dir.path().join("elsewhere");

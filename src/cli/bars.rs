@@ -4,7 +4,7 @@ use super::out::log;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use neardup::progress::{Progress, Stage};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// The bar's lock, even if a thread panicked while holding it.
@@ -24,6 +24,8 @@ pub struct Bars {
     bar: Mutex<Option<(ProgressBar, Stage)>>,
     pub non_photos: AtomicU64,
     pub cached: AtomicU64,
+    /// The index stage's result came from the cache.
+    pub remembered: AtomicBool,
 }
 
 impl Bars {
@@ -33,6 +35,7 @@ impl Bars {
             bar: Mutex::new(None),
             non_photos: AtomicU64::new(0),
             cached: AtomicU64::new(0),
+            remembered: AtomicBool::new(false),
         }
     }
 
@@ -89,6 +92,9 @@ impl Progress for Bars {
         if let Some((b, _)) = lock(&self.bar).as_ref() {
             b.set_message(format!("embedding ({n} from cache)"));
         }
+    }
+    fn remembered(&self) {
+        self.remembered.store(true, Ordering::Relaxed);
     }
     fn skipped(&self, path: &Path, reason: &neardup::decode::SkipReason) {
         // Files that are not photos at all (no photo extension, no image

@@ -94,11 +94,14 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
             eprintln!("neardup: no photos found among {} files", s.files_seen);
         }
         let cached = bars.cached.load(Ordering::Relaxed);
-        let from_cache = if cached > 0 {
+        let mut from_cache = if cached > 0 {
             format!(" ({cached} from cache)")
         } else {
             String::new()
         };
+        if bars.remembered.load(Ordering::Relaxed) {
+            from_cache.push_str(", the index from cache");
+        }
         eprintln!(
             "neardup: {} files, {} photos scanned{}, {} skipped, {} {} ({} photos) in {:.1} s",
             s.files_seen,

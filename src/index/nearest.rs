@@ -62,6 +62,10 @@ pub enum Method {
     Exact,
     /// Seeds from the LSH tables, refined by neighbours of neighbours.
     Descent { rounds: usize },
+    /// A rescan's: the stored result, with `searched` photos (new,
+    /// changed, or that lost a neighbour) searched exactly against all
+    /// ([`super::memo`]).
+    Update { searched: usize },
 }
 
 /// Each photo's nearest neighbours within a radius, as pairs.
@@ -206,28 +210,89 @@ pub fn exact(
     threshold: f32,
     progress: &dyn Progress,
 ) -> Nearest {
-    let (n, dim) = (e.len(), e.dim);
+    let n = e.len();
     progress.step("every pair", Some(n as u64));
-    let blocks: Vec<(Vec<Vec<Entry>>, Vec<ScoredPair>)> = (0..n.div_ceil(ROW_BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let rows = b * ROW_BLOCK..((b + 1) * ROW_BLOCK).min(n);
+    let all: Vec<u32> = (0..n as u32).collect();
+    let found = rows_against_all(e, &all, k, radius, threshold, None, progress);
+    let distances = (n * n.saturating_sub(1)) as u64;
+    let lists = found.lists.into_iter().map(|l| (l.i, l.list)).collect();
+    Nearest {
+        pairs: super::merge(pairs_of_rows(lists, radius), found.under),
+        method: Method::Exact,
+        distances,
+    }
+}
+
+/// A query row's exact nearest neighbours.
+pub(crate) struct RowList {
+    pub i: u32,
+    /// At most `k`, within the radius, by `(distance, photo)`.
+    list: Vec<Entry>,
+}
+
+impl RowList {
+    /// The list as `(photo, distance)`, nearest first.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, f32)> + '_ {
+        self.list.iter().map(|x| (x.j, x.d))
+    }
+}
+
+/// What [`rows_against_all`] found.
+pub(crate) struct RowsFound {
+    /// Each query's list, in the order of the queries.
+    pub lists: Vec<RowList>,
+    /// Every pair of a query within the threshold, `(a < b)`, each once,
+    /// sorted, with its exact distance.
+    pub under: Vec<ScoredPair>,
+    /// With `bound`: the pairs of a query and a photo `j` that is not one,
+    /// within the radius and at most `bound[j]` (so that they may enter
+    /// `j`'s own list), exact distances.
+    pub offers: Vec<ScoredPair>,
+}
+
+/// The exact neighbours of the rows `queries` (sorted, each once) among all
+/// rows, by blocks of matrix products (the query rows gathered, every row
+/// as columns), with the margins and the exact remeasure of [`exact`].
+/// `progress` advances by the queries done.
+pub(crate) fn rows_against_all(
+    e: &Embeddings,
+    queries: &[u32],
+    k: usize,
+    radius: f32,
+    threshold: f32,
+    bound: Option<&[f32]>,
+    progress: &dyn Progress,
+) -> RowsFound {
+    let (n, dim) = (e.len(), e.dim);
+    let mut is_query = vec![false; n];
+    for &q in queries {
+        is_query[q as usize] = true;
+    }
+    let is_query = &is_query;
+    type Block = (Vec<Vec<Entry>>, Vec<ScoredPair>, Vec<ScoredPair>);
+    let blocks: Vec<Block> = queries
+        .par_chunks(ROW_BLOCK)
+        .map(|rows| {
             let m = rows.len();
             let mut best: Vec<Vec<Entry>> = vec![Vec::with_capacity(k + 1); m];
-            let mut under = Vec::new();
+            let (mut under, mut offers) = (Vec::new(), Vec::new());
+            let mut gathered = Vec::with_capacity(m * dim);
+            for &i in rows {
+                gathered.extend_from_slice(e.row(i as usize));
+            }
             let mut dots = vec![0f32; m * COL_BLOCK];
             let mut c0 = 0;
             while c0 < n {
                 let cols = (n - c0).min(COL_BLOCK);
-                // SAFETY: rows x dim and cols x dim (read transposed, dim x
-                // cols) floats in, m x cols out, with the strides given.
+                // SAFETY: m x dim (gathered) and cols x dim (read transposed,
+                // dim x cols) floats in, m x cols out, with the strides given.
                 unsafe {
                     matrixmultiply::sgemm(
                         m,
                         dim,
                         cols,
                         1.0,
-                        e.data[rows.start * dim..].as_ptr(),
+                        gathered.as_ptr(),
                         dim as isize,
                         1,
                         e.data[c0 * dim..].as_ptr(),
@@ -240,7 +305,7 @@ pub fn exact(
                     );
                 }
                 for (r, list) in best.iter_mut().enumerate() {
-                    let i = rows.start + r;
+                    let i = rows[r] as usize;
                     for c in 0..cols {
                         let j = c0 + c;
                         // A margin for the product's rounding: the kept
@@ -249,18 +314,25 @@ pub fn exact(
                         if j == i || d > radius.max(threshold) + 1e-4 {
                             continue;
                         }
-                        if j > i && d <= threshold + 1e-4 {
+                        let (a, b) = (i.min(j) as u32, i.max(j) as u32);
+                        // A pair of two queries is taken by the smaller.
+                        let first = !is_query[j] || j > i;
+                        if first && d <= threshold + 1e-4 {
                             let distance = cosine_distance(e.row(i), e.row(j));
                             if distance <= threshold {
-                                under.push(ScoredPair {
-                                    a: i as u32,
-                                    b: j as u32,
-                                    distance,
-                                });
+                                under.push(ScoredPair { a, b, distance });
                             }
                         }
                         if d > radius + 1e-4 {
                             continue;
+                        }
+                        if let Some(bound) = bound.filter(|_| !is_query[j]) {
+                            if d <= bound[j] + 1e-4 {
+                                let distance = cosine_distance(e.row(i), e.row(j));
+                                if distance <= radius && distance <= bound[j] {
+                                    offers.push(ScoredPair { a, b, distance });
+                                }
+                            }
                         }
                         let entry = Entry {
                             d,
@@ -278,23 +350,35 @@ pub fn exact(
                 c0 += cols;
             }
             progress.advance(m as u64);
-            (best, under)
+            (best, under, offers)
         })
         .collect();
-    let mut lists = Vec::with_capacity(n);
-    let mut under = Vec::new();
-    for (l, u) in blocks {
+    let mut lists = Vec::with_capacity(queries.len());
+    let (mut under, mut offers) = (Vec::new(), Vec::new());
+    for (l, u, o) in blocks {
         lists.extend(l);
         under.extend(u);
+        offers.extend(o);
     }
     // Measured again, the k + 1 kept candidates settle the order of pairs
     // the product's rounding may have swapped.
-    let distances = (n * n.saturating_sub(1)) as u64;
-    let lists = remeasure_all(e, lists, k);
-    Nearest {
-        pairs: super::merge(pairs_of(lists, radius), under),
-        method: Method::Exact,
-        distances,
+    let lists = lists
+        .into_par_iter()
+        .zip(queries)
+        .map(|(list, &i)| RowList {
+            i,
+            list: remeasure(e, i as usize, list, k)
+                .into_iter()
+                .filter(|x| x.d <= radius)
+                .collect(),
+        })
+        .collect();
+    under.sort_unstable_by_key(|p| (p.a, p.b));
+    offers.sort_unstable_by_key(|p| (p.a, p.b));
+    RowsFound {
+        lists,
+        under,
+        offers,
     }
 }
 
@@ -322,18 +406,28 @@ fn remeasure(e: &Embeddings, i: usize, list: Vec<Entry>, k: usize) -> Vec<Entry>
 
 /// Every list's entries within `radius` as pairs `(a < b)`, sorted, each once.
 fn pairs_of(lists: Vec<Vec<Entry>>, radius: f32) -> Vec<ScoredPair> {
+    pairs_of_rows(
+        lists
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| (i as u32, l))
+            .collect(),
+        radius,
+    )
+}
+
+/// [`pairs_of`] for the lists of rows `i`.
+fn pairs_of_rows(lists: Vec<(u32, Vec<Entry>)>, radius: f32) -> Vec<ScoredPair> {
     let mut pairs: Vec<ScoredPair> = lists
         .iter()
-        .enumerate()
         .flat_map(|(i, list)| {
-            list.iter().filter(|x| x.d <= radius).map(move |x| {
-                let (a, b) = ((i as u32).min(x.j), (i as u32).max(x.j));
-                ScoredPair {
-                    a,
-                    b,
+            list.iter()
+                .filter(|x| x.d <= radius)
+                .map(move |x| ScoredPair {
+                    a: (*i).min(x.j),
+                    b: (*i).max(x.j),
                     distance: x.d,
-                }
-            })
+                })
         })
         .collect();
     pairs.sort_unstable_by_key(|p| (p.a, p.b));
@@ -529,7 +623,7 @@ fn grow(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::index::synthetic::{library, Shape};
     use crate::index::tests::planted;
@@ -538,7 +632,7 @@ mod tests {
     use crate::progress::NoProgress;
 
     /// Brute-force k nearest within the radius, as pairs.
-    fn truth(e: &Embeddings, k: usize, radius: f32) -> Vec<(u32, u32)> {
+    pub(crate) fn truth(e: &Embeddings, k: usize, radius: f32) -> Vec<(u32, u32)> {
         let all = brute_force(e, radius);
         let mut lists: Vec<Vec<Entry>> = vec![Vec::new(); e.len()];
         for p in &all {

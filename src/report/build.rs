@@ -289,6 +289,7 @@ fn neighbour_search(n: NeighbourStats) -> report::NeighbourSearch {
     let (method, rounds) = match n.method {
         nearest::Method::Exact => ("exact", 0),
         nearest::Method::Descent { rounds } => ("descent", rounds),
+        nearest::Method::Update { .. } => ("update", 0),
     };
     report::NeighbourSearch {
         method: method.into(),
