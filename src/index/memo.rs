@@ -17,7 +17,8 @@
 //!   changed photos, and those that lost a pair to a removed one, are
 //!   searched exactly against every photo, and every list takes the new
 //!   photos that come closer than its last entry. The work is the searched
-//!   photos times the library, bounded by [`UPDATE_BUDGET`]; past it, or
+//!   photos times the library, bounded by [`UPDATE_BUDGET`] and
+//!   [`UPDATE_PER_PHOTO`]; past them, or
 //!   below `EXACT_MAX` (where the whole search is exact and takes about a
 //!   second), the index runs again from scratch.
 //!
@@ -49,11 +50,18 @@ pub struct Memo<'a> {
     pub roots: &'a [PathBuf],
 }
 
-/// Distances an update may compute (searched photos × photos): about a
-/// second of matrix products on 2 cores at the model's 1,280 dimensions.
-/// 100 new photos in a library of 100,000 fit; past it the index runs
-/// from scratch.
+/// Distances an update may compute (searched photos × photos) at least:
+/// about a second of matrix products on 2 cores at the model's 1,280
+/// dimensions (`examples/update_bench.rs`: 10 M in 0.43 s at 100,000
+/// photos).
 pub const UPDATE_BUDGET: u64 = 20_000_000;
+/// ... and per photo of the library: what a descent from scratch computes
+/// per photo (500 to 1,100 distances between bytes at random places,
+/// 23 s at 100,000 photos), each far dearer than one in a block of matrix
+/// products. So up to 1,000 photos are searched in an update at any size
+/// (at 100,000 photos about 4 s, against 23 s from scratch); past that, or
+/// past a quarter of the library, the index runs from scratch.
+pub const UPDATE_PER_PHOTO: u64 = 1_000;
 
 /// How the index stage's result was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +101,7 @@ pub fn index(
             progress.remembered();
             return Ok((old.indexed, Source::Remembered));
         }
-        if let Some(updated) = update(&old, &ids, e, wanted, req, progress)? {
+        if let Some(updated) = update(&old.ids, &old.indexed, &ids, e, wanted, req, progress)? {
             found = Some((updated, Source::Updated));
         }
     }
@@ -131,6 +139,23 @@ struct Stored {
     indexed: Indexed,
 }
 
+/// [`update`] for a caller that holds the earlier result itself (the
+/// benchmarks): `old` was indexed for photos of `old_contents`, and
+/// `contents` are the photos of `e` now; `None` when it would run from
+/// scratch.
+pub fn update_result(
+    old: &Indexed,
+    old_contents: &[&str],
+    contents: &[&str],
+    e: &Embeddings,
+    wanted: Wanted,
+    req: LshRequest,
+    progress: &dyn Progress,
+) -> Result<Option<Indexed>> {
+    let (old_ids, ids) = (content_ids(old_contents), content_ids(contents));
+    update(&old_ids, old, &ids, e, wanted, req, progress)
+}
+
 /// The stored result brought up to date for photos `ids` (vectors `e`),
 /// when neighbours are wanted, both libraries are above
 /// [`nearest::EXACT_MAX`] and the photos to search fit [`UPDATE_BUDGET`];
@@ -146,7 +171,8 @@ struct Stored {
 /// The pairs under the threshold between kept photos are the stored ones:
 /// LSH found them with the plan's recall when they were first indexed.
 fn update(
-    old: &Stored,
+    old_ids: &[Id],
+    old: &Indexed,
     ids: &[Id],
     e: &Embeddings,
     wanted: Wanted,
@@ -157,15 +183,15 @@ fn update(
     let Some((k, radius)) = wanted.neighbours else {
         return Ok(None);
     };
-    if n <= nearest::EXACT_MAX || old.ids.len() <= nearest::EXACT_MAX {
+    if n <= nearest::EXACT_MAX || old_ids.len() <= nearest::EXACT_MAX {
         return Ok(None);
     }
     // The t-th copy of a content here is the t-th stored one.
     let mut stored: HashMap<&Id, VecDeque<u32>> = HashMap::new();
-    for (j, id) in old.ids.iter().enumerate() {
+    for (j, id) in old_ids.iter().enumerate() {
         stored.entry(id).or_default().push_back(j as u32);
     }
-    let mut now = vec![u32::MAX; old.ids.len()];
+    let mut now = vec![u32::MAX; old_ids.len()];
     let mut searched = vec![true; n];
     for (i, id) in ids.iter().enumerate() {
         if let Some(j) = stored.get_mut(id).and_then(VecDeque::pop_front) {
@@ -175,8 +201,8 @@ fn update(
     }
     // The stored pairs between photos still here; a photo with a pair to
     // one that is gone is searched again.
-    let mut kept = Vec::with_capacity(old.indexed.near.len());
-    for p in &old.indexed.near {
+    let mut kept = Vec::with_capacity(old.near.len());
+    for p in &old.near {
         match (now[p.a as usize], now[p.b as usize]) {
             (u32::MAX, u32::MAX) => {}
             (u32::MAX, b) => searched[b as usize] = true,
@@ -190,7 +216,8 @@ fn update(
     }
     let queries: Vec<u32> = (0..n as u32).filter(|&i| searched[i as usize]).collect();
     let work = queries.len() as u64 * n as u64;
-    if work > UPDATE_BUDGET || queries.len() > n / 4 {
+    let budget = UPDATE_BUDGET.max(UPDATE_PER_PHOTO * n as u64);
+    if work > budget || queries.len() > n / 4 {
         return Ok(None);
     }
     let plan = super::plan(e, wanted.threshold, req)?;
@@ -574,9 +601,17 @@ mod tests {
             ids: names(&old_rows),
             indexed: super::super::index(&old_e, WANTED, req, &NoProgress).unwrap(),
         };
-        let updated = update(&old, &names(&new_rows), &new_e, WANTED, req, &NoProgress)
-            .unwrap()
-            .expect("an update within the budget");
+        let updated = update(
+            &old.ids,
+            &old.indexed,
+            &names(&new_rows),
+            &new_e,
+            WANTED,
+            req,
+            &NoProgress,
+        )
+        .unwrap()
+        .expect("an update within the budget");
         let Some(NeighbourStats {
             method: Method::Update { searched },
             ..
@@ -626,11 +661,17 @@ mod tests {
         // Too many changes (a tenth removed): from scratch.
         let most: Vec<usize> = (0..all.len()).filter(|&i| i % 10 != 3).collect();
         let most_e = rows(&all, most.iter().copied());
-        assert!(
-            update(&old, &names(&most), &most_e, WANTED, req, &NoProgress)
-                .unwrap()
-                .is_none()
-        );
+        assert!(update(
+            &old.ids,
+            &old.indexed,
+            &names(&most),
+            &most_e,
+            WANTED,
+            req,
+            &NoProgress
+        )
+        .unwrap()
+        .is_none());
     }
 
     #[test]
