@@ -150,6 +150,11 @@ pub struct Cache {
     path: PathBuf,
     fingerprint: String,
     reader: Mutex<Option<Connection>>,
+    /// More read-only connections, one per worker thread beyond the first,
+    /// so that a warm scan's lookups (three per photo) run side by side;
+    /// used only while `reader` is open (`off` tells it without its lock).
+    readers: Vec<Mutex<Connection>>,
+    off: std::sync::atomic::AtomicBool,
     writer: Mutex<Option<mpsc::Sender<Write>>>,
     thread: Option<std::thread::JoinHandle<rusqlite::Result<()>>>,
     /// Set when a database error turned the cache off during the run.
@@ -167,6 +172,8 @@ impl Cache {
             path: path.to_path_buf(),
             fingerprint,
             reader: Mutex::new(None),
+            readers: Vec::new(),
+            off: std::sync::atomic::AtomicBool::new(false),
             writer: Mutex::new(None),
             thread: None,
             failed: Mutex::new(None),
@@ -225,6 +232,9 @@ impl Cache {
                 return cache;
             }
         };
+        cache.readers = (1..rayon::current_num_threads())
+            .map_while(|_| open_reader(path).map(Mutex::new))
+            .collect();
         let (tx, rx) = mpsc::channel::<Write>();
         let fp = fingerprint;
         cache.thread = Some(std::thread::spawn(move || write_loop(writer_conn, &fp, rx)));
@@ -254,6 +264,7 @@ impl Cache {
     }
 
     fn fail(&self, e: rusqlite::Error) {
+        self.off.store(true, Ordering::Relaxed);
         *self.reader.lock().expect("cache lock") = None;
         *self.writer.lock().expect("cache lock") = None;
         self.failed
@@ -263,6 +274,24 @@ impl Cache {
     }
 
     fn with_reader<T>(&self, f: impl Fn(&Connection) -> rusqlite::Result<Option<T>>) -> Option<T> {
+        // A worker thread past the first has a connection of its own.
+        let own = rayon::current_thread_index()
+            .filter(|&i| i > 0 && !self.readers.is_empty())
+            .map(|i| &self.readers[(i - 1) % self.readers.len()]);
+        if let Some(conn) = own {
+            if self.off.load(Ordering::Relaxed) {
+                return None;
+            }
+            let conn = conn.lock().expect("cache lock");
+            return match retry(|| f(&conn)) {
+                Ok(v) => v,
+                Err(e) => {
+                    drop(conn);
+                    self.fail(e);
+                    None
+                }
+            };
+        }
         let guard = self.reader.lock().expect("cache lock");
         let conn = guard.as_ref()?;
         match retry(|| f(conn)) {
@@ -441,6 +470,8 @@ impl Cache {
     pub fn close(mut self) -> Vec<String> {
         *self.writer.lock().expect("cache lock") = None;
         let written = self.thread.take().map(|t| t.join());
+        self.off.store(true, Ordering::Relaxed);
+        self.readers.clear();
         *self.reader.lock().expect("cache lock") = None;
         let mut out = Vec::new();
         let bad = std::mem::take(&mut *self.bad.lock().expect("cache lock"));

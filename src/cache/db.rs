@@ -237,6 +237,16 @@ pub(super) fn connect(path: &Path) -> Result<Db, OpenError> {
     })
 }
 
+/// One more connection that only reads a cache [`connect`] opened for
+/// writing (WAL mode, schema checked); `None` if it cannot be opened, and
+/// the scan reads through the first connection alone.
+pub(super) fn open_reader(path: &Path) -> Option<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).ok()?;
+    conn.busy_timeout(BUSY_TIMEOUT).ok()?;
+    Some(conn)
+}
+
 /// `file:` URI of `path` that reads it as it is, without locks or WAL.
 pub(super) fn immutable_uri(path: &Path) -> String {
     let mut s = String::from("file:");

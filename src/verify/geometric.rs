@@ -102,17 +102,23 @@ pub(crate) fn geometric_check(
             photos[a as usize].content, photos[b as usize].content
         )
     };
+    // Looked up on every core (the cache has a connection per worker).
+    let looked: Vec<Option<Match>> = checks
+        .par_iter()
+        .map(|&(a, b)| {
+            cache
+                .get_fact(&kind, &key(a, b))
+                .and_then(|v| from_bytes(&v))
+        })
+        .collect();
     let mut known: HashMap<(u32, u32), Match> = HashMap::new();
     let mut todo: Vec<(u32, u32)> = Vec::new();
-    for &(a, b) in checks {
-        match cache
-            .get_fact(&kind, &key(a, b))
-            .and_then(|v| from_bytes(&v))
-        {
+    for (&pair, found) in checks.iter().zip(looked) {
+        match found {
             Some(found) => {
-                known.insert((a, b), found);
+                known.insert(pair, found);
             }
-            None => todo.push((a, b)),
+            None => todo.push(pair),
         }
     }
     let checks = &todo[..];
