@@ -27,7 +27,7 @@
 //! Numbers, not assertions.
 
 mod support;
-use support::{arg, peak_rss_mb, sample_centre};
+use support::{arg, peak_rss_mb, run_children, sample_centre, sizes};
 
 use neardup::index::synthetic::{library, Shape};
 use neardup::index::{self, nearest, Embeddings, LshRequest, SplitMix64};
@@ -174,27 +174,16 @@ fn main() {
         one(args[n + 1].parse().expect("N"), dim, queries, fixed);
         return;
     }
-    let mut sizes: Vec<usize> = Vec::new();
-    let mut i = 1;
-    while i < args.len() {
-        if args[i].starts_with("--") {
-            i += 2;
-            continue;
-        }
-        sizes.push(args[i].parse().expect("N"));
-        i += 1;
-    }
-    if sizes.is_empty() {
-        sizes = vec![10_000, 100_000, 1_000_000];
-    }
-    let me = std::env::current_exe().expect("own path");
-    for n in sizes {
-        let status = std::process::Command::new(&me)
-            .args(["--child", &n.to_string()])
-            .args(["--dim", &dim.to_string(), "--queries", &queries.to_string()])
-            .args(["--bits", &bits.to_string(), "--tables", &tables.to_string()])
-            .status()
-            .expect("run child");
-        assert!(status.success(), "N {n} failed");
-    }
+    let sizes = sizes(&args, &[10_000, 100_000, 1_000_000]);
+    let flags = [
+        "--dim".to_string(),
+        dim.to_string(),
+        "--queries".to_string(),
+        queries.to_string(),
+        "--bits".to_string(),
+        bits.to_string(),
+        "--tables".to_string(),
+        tables.to_string(),
+    ];
+    run_children(&sizes, &flags);
 }

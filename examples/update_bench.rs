@@ -15,7 +15,7 @@
 //! of each one's 5 nearest within 0.5. Numbers, not assertions.
 
 mod support;
-use support::{arg, peak_rss_mb, sample_centre};
+use support::{arg, peak_rss_mb, run_children, sample_centre, sizes};
 
 use neardup::index::synthetic::{library, Shape};
 use neardup::index::{self, memo, Embeddings, Indexed, LshRequest, SplitMix64, Wanted};
@@ -149,31 +149,12 @@ fn main() {
         one(args[n + 1].parse().expect("N"), added, queries);
         return;
     }
-    let mut sizes: Vec<usize> = Vec::new();
-    let mut i = 1;
-    while i < args.len() {
-        if args[i].starts_with("--") {
-            i += 2;
-            continue;
-        }
-        sizes.push(args[i].parse().expect("N"));
-        i += 1;
-    }
-    if sizes.is_empty() {
-        sizes = vec![10_000, 100_000];
-    }
-    let me = std::env::current_exe().expect("own path");
-    for n in sizes {
-        let status = std::process::Command::new(&me)
-            .args(["--child", &n.to_string()])
-            .args([
-                "--added",
-                &added.to_string(),
-                "--queries",
-                &queries.to_string(),
-            ])
-            .status()
-            .expect("run child");
-        assert!(status.success(), "N {n} failed");
-    }
+    let sizes = sizes(&args, &[10_000, 100_000]);
+    let flags = [
+        "--added".to_string(),
+        added.to_string(),
+        "--queries".to_string(),
+        queries.to_string(),
+    ];
+    run_children(&sizes, &flags);
 }

@@ -10,6 +10,39 @@ pub fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The sizes on the command line (the arguments that are not `--flag
+/// value` pairs), or `default`.
+pub fn sizes(args: &[String], default: &[usize]) -> Vec<usize> {
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        if args[i].starts_with("--") {
+            i += 2;
+            continue;
+        }
+        sizes.push(args[i].parse().expect("N"));
+        i += 1;
+    }
+    if sizes.is_empty() {
+        sizes = default.to_vec();
+    }
+    sizes
+}
+
+/// Runs this program again as `--child N` with `flags` for each size, one
+/// process each, so that each size has its own peak RSS.
+pub fn run_children(sizes: &[usize], flags: &[String]) {
+    let me = std::env::current_exe().expect("own path");
+    for n in sizes {
+        let status = std::process::Command::new(&me)
+            .args(["--child", &n.to_string()])
+            .args(flags)
+            .status()
+            .expect("run child");
+        assert!(status.success(), "N {n} failed");
+    }
+}
+
 /// This process's peak resident memory so far, MB (Linux: `VmHWM`).
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")

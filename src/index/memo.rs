@@ -531,11 +531,8 @@ mod tests {
 
     fn request(seed: u64) -> LshRequest<'static> {
         LshRequest {
-            bits: None,
-            tables: None,
             seed,
-            target_recall: 0.99,
-            centre: None,
+            ..super::super::tests::request()
         }
     }
 
