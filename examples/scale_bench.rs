@@ -27,45 +27,15 @@
 //! Numbers, not assertions.
 
 mod support;
-use support::{arg, peak_rss_mb, run_children, sample_centre, sizes};
+use support::{arg, peak_rss_mb, run_children, sample_centre, sizes, truth};
+use support::{NEIGHBOURS, RADIUS, THRESHOLD};
 
 use neardup::index::synthetic::{library, Shape};
-use neardup::index::{self, nearest, Embeddings, LshRequest, SplitMix64};
+use neardup::index::{self, nearest, LshRequest, SplitMix64};
 use neardup::NoProgress;
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::time::Instant;
-
-const THRESHOLD: f32 = 0.21;
-const NEIGHBOURS: usize = 5;
-const RADIUS: f32 = 0.5;
-
-/// Brute force for one query: its pairs under the threshold and its
-/// `NEIGHBOURS` nearest within the radius (by distance, then index).
-/// Pairs of photos, `(a < b)`.
-type Pairs = Vec<(u32, u32)>;
-
-fn truth(e: &Embeddings, q: usize) -> (Pairs, Pairs) {
-    let mut all: Vec<(f32, u32)> = (0..e.len())
-        .filter(|&j| j != q)
-        .map(|j| (index::cosine_distance(e.row(q), e.row(j)), j as u32))
-        .filter(|&(d, _)| d <= RADIUS.max(THRESHOLD))
-        .collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-    let key = |j: u32| ((q as u32).min(j), (q as u32).max(j));
-    let under = all
-        .iter()
-        .filter(|x| x.0 <= THRESHOLD)
-        .map(|x| key(x.1))
-        .collect();
-    let nearest = all
-        .iter()
-        .filter(|x| x.0 <= RADIUS)
-        .take(NEIGHBOURS)
-        .map(|x| key(x.1))
-        .collect();
-    (under, nearest)
-}
 
 fn one(n: usize, dim: usize, queries: usize, fixed: (Option<usize>, Option<usize>)) {
     let t = Instant::now();

@@ -15,7 +15,8 @@
 //! of each one's 5 nearest within 0.5. Numbers, not assertions.
 
 mod support;
-use support::{arg, peak_rss_mb, run_children, sample_centre, sizes};
+use support::{arg, peak_rss_mb, run_children, sample_centre, sizes, truth, Pairs};
+use support::{NEIGHBOURS, RADIUS, THRESHOLD};
 
 use neardup::index::synthetic::{library, Shape};
 use neardup::index::{self, memo, Embeddings, Indexed, LshRequest, SplitMix64, Wanted};
@@ -23,27 +24,6 @@ use neardup::NoProgress;
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::time::Instant;
-
-const THRESHOLD: f32 = 0.21;
-const NEIGHBOURS: usize = 5;
-const RADIUS: f32 = 0.5;
-
-type Pairs = Vec<(u32, u32)>;
-
-/// Brute force for one query: its pairs under the threshold and its 5
-/// nearest within the radius.
-fn truth(e: &Embeddings, q: usize) -> (Pairs, Pairs) {
-    let mut all: Vec<(f32, u32)> = (0..e.len())
-        .filter(|&j| j != q)
-        .map(|j| (index::cosine_distance(e.row(q), e.row(j)), j as u32))
-        .filter(|&(d, _)| d <= RADIUS)
-        .collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-    let key = |j: u32| ((q as u32).min(j), (q as u32).max(j));
-    let under = all.iter().filter(|x| x.0 <= THRESHOLD).map(|x| key(x.1));
-    let nearest = all.iter().take(NEIGHBOURS).map(|x| key(x.1));
-    (under.collect(), nearest.collect())
-}
 
 /// Recall of `found` for the truths: under the threshold, and nearest.
 fn recall(found: &Indexed, truths: &[(Pairs, Pairs)]) -> (f64, f64) {

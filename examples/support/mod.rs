@@ -10,6 +10,35 @@ pub fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The default mode's constants: the threshold, the neighbours each photo
+/// gets checked and how far they may be.
+pub const THRESHOLD: f32 = 0.21;
+pub const NEIGHBOURS: usize = 5;
+pub const RADIUS: f32 = 0.5;
+
+/// Pairs of photos, `(a < b)`.
+pub type Pairs = Vec<(u32, u32)>;
+
+/// Brute force for one query: its pairs under the threshold and its
+/// `NEIGHBOURS` nearest within the radius (by distance, then index).
+pub fn truth(e: &neardup::index::Embeddings, q: usize) -> (Pairs, Pairs) {
+    let mut all: Vec<(f32, u32)> = (0..e.len())
+        .filter(|&j| j != q)
+        .map(|j| {
+            (
+                neardup::index::cosine_distance(e.row(q), e.row(j)),
+                j as u32,
+            )
+        })
+        .filter(|&(d, _)| d <= RADIUS.max(THRESHOLD))
+        .collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+    let key = |j: u32| ((q as u32).min(j), (q as u32).max(j));
+    let under = all.iter().filter(|x| x.0 <= THRESHOLD).map(|x| key(x.1));
+    let nearest = all.iter().filter(|x| x.0 <= RADIUS).take(NEIGHBOURS);
+    (under.collect(), nearest.map(|x| key(x.1)).collect())
+}
+
 /// The sizes on the command line (the arguments that are not `--flag
 /// value` pairs), or `default`.
 pub fn sizes(args: &[String], default: &[usize]) -> Vec<usize> {
