@@ -17,10 +17,10 @@
 //!   changed photos, and those that lost a pair to a removed one, are
 //!   searched exactly against every photo, and every list takes the new
 //!   photos that come closer than its last entry. The work is the searched
-//!   photos times the library, bounded by [`UPDATE_BUDGET`] and
-//!   [`UPDATE_PER_PHOTO`]; past them, or
-//!   below `EXACT_MAX` (where the whole search is exact and takes about a
-//!   second), the index runs again from scratch.
+//!   photos times the library, at most the larger of [`UPDATE_BUDGET`] and
+//!   [`UPDATE_PER_PHOTO`] per photo, with at most a quarter of the library
+//!   searched; past that, or below `EXACT_MAX` (where the whole search is
+//!   exact and takes about a second), the index runs again from scratch.
 //!
 //! A row that does not decode into a result consistent with the photos
 //! (lengths, sorted pairs, distances) is ignored, as a damaged row is.
