@@ -52,6 +52,9 @@ pub struct Explanation {
     /// The worst quarter's distance under that homography (`None` without
     /// one, or without layouts).
     pub regions: Option<f64>,
+    /// The worst quarter's distance with the two framed the same way (`None`
+    /// when a scan would not look at their pictures, or without layouts).
+    pub frame: Option<f64>,
     /// A RAW file and the camera JPEG of the same shot (same name, same folder).
     pub raw_jpeg_pair: bool,
     pub rules: Rules,
@@ -211,6 +214,7 @@ pub fn explain_with(
         inliers: ev.inliers,
         coverage,
         regions: ev.regions.map(crate::report::round3),
+        frame: ev.frame.map(crate::report::round3),
         raw_jpeg_pair: ev.raw_jpeg,
         rules,
         label,
@@ -258,9 +262,20 @@ fn why(distance: f32, ev: decide::Evidence, label: Option<Label>, rules: &Rules)
                  an object or a tile",
                 rules.max_region_distance
             ),
+            NotSamePicture::Frame(f) => format!(
+                "framed the same way, the two differ in part of the frame (a quarter at cosine \
+                 distance {f:.3} from the same place in the other; at most {} allowed): panorama \
+                 neighbours, or photos that share a region, an object or a tile",
+                rules.max_frame_distance
+            ),
+        };
+        let inliers = if ev.inliers.is_some_and(|k| k >= rules.min_inliers) {
+            " and inliers"
+        } else {
+            ""
         };
         return format!(
-            "{} by its distance {distance:.4} and inliers, but not the same picture: {because}",
+            "{} by its distance {distance:.4}{inliers}, but not the same picture: {because}",
             would.as_str()
         );
     }

@@ -311,6 +311,35 @@ pub fn region_distance(
     all.into_iter().reduce(f32::max)
 }
 
+/// [`region_distance`] when the two photos are framed the same way: each
+/// frame stretched onto the other, corner to corner (what an edited copy, a
+/// resized or re-saved one, a burst frame is). No keypoints needed: it says
+/// whether the two photos show the same things in the same places, where
+/// a panorama's neighbours, a wide shot and its detail, or two collages
+/// sharing one tile do not.
+pub fn frame_distance(
+    a: &Layout,
+    frame_a: (f64, f64),
+    b: &Layout,
+    frame_b: (f64, f64),
+) -> Option<f32> {
+    if !(frame_a.0 > 0.0 && frame_a.1 > 0.0 && frame_b.0 > 0.0 && frame_b.1 > 0.0) {
+        return None;
+    }
+    let h = [
+        frame_b.0 / frame_a.0,
+        0.0,
+        0.0,
+        0.0,
+        frame_b.1 / frame_a.1,
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+    ];
+    region_distance(a, frame_a, b, frame_b, &h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +405,19 @@ mod tests {
             region_distance(&l, (640.0, 480.0), &l, (640.0, 480.0), &singular),
             None
         );
+    }
+
+    #[test]
+    fn frames_line_up_corner_to_corner() {
+        let l = Layout::from_feature_map(&map(7, 7, 1280, 0), 1280, 7, 7, 0.875).unwrap();
+        // A resized copy (another frame size, same aspect) lines up.
+        let d = frame_distance(&l, (640.0, 480.0), &l, (320.0, 240.0)).unwrap();
+        assert!(d < 1e-4, "{d}");
+        // A photo whose cells all moved along (a panorama's neighbour) does not.
+        let moved = Layout::from_feature_map(&map(7, 7, 1280, 3), 1280, 7, 7, 0.875).unwrap();
+        let far = frame_distance(&l, (640.0, 480.0), &moved, (640.0, 480.0)).unwrap();
+        assert!(far > 0.3, "{far}");
+        assert_eq!(frame_distance(&l, (0.0, 480.0), &l, (640.0, 480.0)), None);
     }
 
     #[test]

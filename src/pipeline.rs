@@ -49,7 +49,8 @@ pub struct ScanOptions {
     /// Inliers the geometric check needs.
     pub min_inliers: u32,
     /// The same-picture rule's flags (see [`Rules::min_coverage`],
-    /// [`Rules::min_containment`], [`Rules::max_region_distance`]).
+    /// [`Rules::min_containment`], [`Rules::max_region_distance`],
+    /// [`Rules::max_frame_distance`]).
     pub same_picture: SamePicture,
     /// Mirrored copies (horizontal flip) count as near-duplicates.
     pub mirror: bool,
@@ -346,6 +347,7 @@ pub fn rules(
         min_coverage,
         min_containment,
         max_region_distance,
+        max_frame_distance,
     } = same;
     let threshold = threshold
         .or(model.sidecar.default_threshold)
@@ -373,7 +375,13 @@ pub fn rules(
         )));
     }
     rules.min_coverage = min_coverage;
+    if !(0.0..=2.0).contains(&max_frame_distance) {
+        return Err(Error::Param(format!(
+            "--max-frame-distance must be in [0, 2], got {max_frame_distance}"
+        )));
+    }
     rules.max_region_distance = max_region_distance;
+    rules.max_frame_distance = max_frame_distance;
     rules.min_containment = min_containment;
     Ok(rules)
 }

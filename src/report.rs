@@ -28,14 +28,15 @@
 //!                   "mode": "copies" | "edits" | "similar",
 //!                   "rules": { "mode", "threshold", "same_pixels_radius", "neighbours",
 //!                              "geo_radius", "min_inliers", "min_coverage",
-//!                              "max_region_distance", "min_containment", "geo_long_side",
+//!                              "max_region_distance", "min_containment",
+//!                              "max_frame_distance", "geo_long_side",
 //!                              "geo_features", "ratio", "reproj_px", "ransac_iters",
 //!                              "link_fraction" },
 //!                   "hidden", "mirror", "roots": [..], "reference": [..],
 //!                   "keep": [criterion, ..], "roots_seal"? },
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
 //!               "bucket_collisions", "verified_pairs", "geometric_checks",
-//!               "not_same_picture", "neighbour_search"?: { "method": "exact" |
+//!               "not_same_picture", "frame_settled", "neighbour_search"?: { "method": "exact" |
 //!               "descent" | "update", "rounds", "neighbours", "radius", "distances",
 //!               "pairs" },
 //!               "groups", "photos_in_groups",
@@ -48,7 +49,7 @@
 //!                                "camera"?, "gps", "exif_fields", "reference"?,
 //!                                "symlink"? } ],
 //!                 "pairs":   [ { "a", "b", "distance", "label", "inliers"?, "coverage"?,
-//!                                "regions"?, "mirrored"?, "raw_jpeg_pair"? } ],
+//!                                "regions"?, "frame"?, "mirrored"?, "raw_jpeg_pair"? } ],
 //!                 "keeper"?, "keeper_reason"? } ]
 //! }
 //! ```
@@ -62,11 +63,15 @@
 //!   `coverage` (`[a, b]`: the share of `a` that `b` shows, and of `b` that
 //!   `a` shows, 3 decimals) when it fitted a homography, and `regions` (the
 //!   worst quarter's cosine distance from what that homography lines it up
-//!   with, 3 decimals) when both photos have a layout ([`crate::layout`]).
-//!   A pair above `same-pixels` whose check has `min_inliers` and a
-//!   coverage under `min_coverage` on either side, a larger share under
-//!   `min_containment`, or `regions` over `max_region_distance` is not an
-//!   edge (`not_same_picture`).
+//!   with, 3 decimals) when both photos have a layout ([`crate::layout`]);
+//!   `frame` (the worst quarter's cosine distance from the same place in
+//!   the other, the two framed the same way, 3 decimals) when the verify
+//!   stage looked at the pair's pictures. A pair above `same-pixels` whose
+//!   `frame` is over `max_frame_distance`, or whose check has `min_inliers`
+//!   and a coverage under `min_coverage` on either side, a larger share
+//!   under `min_containment`, or `regions` over `max_region_distance` is
+//!   not an edge (`not_same_picture`); `frame_settled` counts the pairs whose
+//!   frame alone settled them, for which the geometric check did not run.
 //! - `keep` criteria are `pixels`, `largest`, `smallest`, `format`, `exif`,
 //!   `oldest`, `newest`, `path` (see [`keep`]); `keeper` is a member's path
 //!   and `keeper_reason` says why, against the runner-up.
@@ -181,6 +186,10 @@ pub struct Stats {
     /// [`crate::verify::decide::same_picture`]).
     #[serde(default)]
     pub not_same_picture: u64,
+    /// Pairs whose frame distance alone showed they are not the same
+    /// picture, so that the geometric check did not run for them.
+    #[serde(default)]
+    pub frame_settled: u64,
     /// How each photo's nearest neighbours were found (mode `similar`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neighbour_search: Option<NeighbourSearch>,
@@ -344,6 +353,11 @@ pub struct Pair {
     /// both photos have a layout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regions: Option<f64>,
+    /// The largest cosine distance between a quarter of either photo and
+    /// the same place in the other, the two framed the same way (3
+    /// decimals), when both photos have a layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<f64>,
     /// True when the pair matched as mirror images (`--mirror`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mirrored: bool,
@@ -424,6 +438,7 @@ pub(crate) mod tests {
                 verified_pairs: 1,
                 geometric_checks: 0,
                 not_same_picture: 0,
+                frame_settled: 0,
                 neighbour_search: None,
                 groups: 1,
                 photos_in_groups: 2,
@@ -473,6 +488,7 @@ pub(crate) mod tests {
                     inliers: None,
                     coverage: None,
                     regions: None,
+                    frame: None,
                     mirrored: false,
                     raw_jpeg_pair: false,
                 }],

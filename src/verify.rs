@@ -58,8 +58,10 @@ pub struct Verified {
     pub judged: Vec<Judged>,
     /// Pairs that went through the geometric check.
     pub geometric_checks: u64,
-    /// Pairs that would be edges by their distance or inliers, but whose
-    /// geometric check shows they are not the same picture.
+    /// Pairs whose frame distance settled them without the geometric check.
+    pub frame_settled: u64,
+    /// Pairs that would be edges by their distance or inliers, but that are
+    /// not the same picture (frame distance, or the geometric check's model).
     pub not_same_picture: u64,
 }
 
@@ -96,6 +98,9 @@ pub struct Evidenced {
     pub pairs: Vec<Measured>,
     /// Pairs that went through the geometric check.
     pub geometric_checks: u64,
+    /// Pairs whose frame distance alone showed they are not the same
+    /// picture, without the geometric check.
+    pub frame_settled: u64,
 }
 
 /// Verify the pairs the index found (sorted by `(a, b)`, as
@@ -120,12 +125,14 @@ pub fn verify(cx: &Context, near: Vec<ScoredPair>, mirror: Option<Mirror>) -> Re
             inliers: m.evidence.inliers,
             coverage: m.evidence.coverage,
             regions: m.evidence.regions,
+            frame: m.evidence.frame,
             mirrored: m.mirrored,
         });
     }
     Ok(Verified {
         judged,
         geometric_checks: measured.geometric_checks,
+        frame_settled: measured.frame_settled,
         not_same_picture,
     })
 }
@@ -187,17 +194,21 @@ pub fn measure(
         .collect();
     let checks = geometric_checks(photos.len(), &near, &needs_picture, rules);
     let found = geometric::geometric_check(cx, &checks, &reread)?;
+    let fitted = found.values().filter(|c| c.fit.is_some()).count();
     let pairs = near
         .iter()
         .zip(plain)
         .map(|(p, ev)| {
-            let fit = found.get(&(p.a, p.b));
+            let checked = found.get(&(p.a, p.b));
+            let fit = checked.and_then(|c| c.fit.as_ref());
             Measured {
                 pair: *p,
                 evidence: Evidence {
                     inliers: fit.map(|f| f.inliers),
                     coverage: fit.and_then(|f| f.coverage),
                     regions: fit.and_then(|f| f.regions),
+                    spread: fit.and_then(|f| f.spread),
+                    frame: checked.and_then(|c| c.frame),
                     ..ev
                 },
                 mirrored: mirrored.contains(&(p.a, p.b)),
@@ -206,7 +217,8 @@ pub fn measure(
         .collect();
     Ok(Evidenced {
         pairs,
-        geometric_checks: checks.len() as u64,
+        geometric_checks: fitted as u64,
+        frame_settled: (checks.len() - fitted) as u64,
     })
 }
 

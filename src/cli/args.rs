@@ -225,6 +225,13 @@ pub struct DecisionArgs {
     #[arg(long, value_name = "SHARE", default_value_t = neardup::verify::decide::MIN_CONTAINMENT)]
     pub min_containment: f32,
 
+    /// The same picture: the largest cosine distance (0 to 2) allowed between a
+    /// quarter of either photo and the same place in the other, the two framed the
+    /// same way (a panorama's neighbours, two photos sharing one tile or object
+    /// differ there; needs no keypoints; 2 turns the check off).
+    #[arg(long, value_name = "D", default_value_t = neardup::verify::decide::MAX_FRAME_DISTANCE)]
+    pub max_frame_distance: f32,
+
     /// Seed of the random hyperplanes.
     #[arg(long, default_value_t = neardup::pipeline::DEFAULT_SEED)]
     pub seed: u64,
@@ -237,6 +244,7 @@ impl DecisionArgs {
             min_coverage: self.min_coverage,
             min_containment: self.min_containment,
             max_region_distance: self.max_region_distance,
+            max_frame_distance: self.max_frame_distance,
         }
     }
 }

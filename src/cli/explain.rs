@@ -68,11 +68,22 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
             rules.ratio,
             rules.reproj_px
         ),
+        None if e.frame.is_some() => outln!(
+            o,
+            "geometric check:  not run (the frame distance settles the pair)"
+        ),
         None => outln!(
             o,
             "geometric check:  not run (only in mode similar, for distances over the threshold and under {})",
             rules.geo_radius
         ),
+    }
+    if let Some(f) = e.frame {
+        outln!(
+            o,
+            "frame:            framed the same way, the worst quarter is at cosine distance {f:.3} from the same place in the other (at most {})",
+            rules.max_frame_distance
+        );
     }
     if let Some([a, b]) = e.coverage {
         outln!(

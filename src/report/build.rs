@@ -125,6 +125,7 @@ pub fn build(scanned: Scanned) -> Report {
                         inliers: j.inliers,
                         coverage: j.coverage.map(report::coverage_pair),
                         regions: j.regions.map(report::round3),
+                        frame: j.frame.map(report::round3),
                         mirrored: j.mirrored,
                         raw_jpeg_pair: j.label == Label::RawJpeg,
                     }
@@ -203,6 +204,7 @@ pub fn build(scanned: Scanned) -> Report {
             verified_pairs: verified.judged.len() as u64,
             geometric_checks: verified.geometric_checks,
             not_same_picture: verified.not_same_picture,
+            frame_settled: verified.frame_settled,
             neighbour_search: neighbours.map(neighbour_search),
             groups: groups.len() as u64,
             photos_in_groups: groups.iter().map(|g| g.members.len() as u64).sum(),

@@ -307,10 +307,11 @@ pub fn render(report: &Report, thumbs: &Thumbnails, opts: &HtmlOptions) -> Strin
     param(
         "Same picture",
         format!(
-            "each shows {:.0}% of the other, one {:.0}%; quarters within {}",
+            "each shows {:.0}% of the other, one {:.0}%; quarters within {}, framed alike within {}",
             100.0 * p.rules.min_coverage,
             100.0 * p.rules.min_containment,
-            p.rules.max_region_distance
+            p.rules.max_region_distance,
+            p.rules.max_frame_distance
         ),
     );
     param(
@@ -387,6 +388,9 @@ fn group_card(h: &mut String, g: &Group, eager: bool, thumbs: &Thumbnails, opts:
             }
             if let Some(r) = pair.regions {
                 let _ = write!(kind, ", worst quarter {r:.2}");
+            }
+            if let Some(f) = pair.frame {
+                let _ = write!(kind, ", framed alike {f:.2}");
             }
             if pair.mirrored {
                 kind.push_str(", mirrored");
@@ -582,6 +586,7 @@ mod tests {
             inliers: None,
             coverage: None,
             regions: None,
+            frame: None,
             mirrored: false,
             raw_jpeg_pair: false,
         };

@@ -99,6 +99,15 @@ pub struct Rules {
     /// part of each other both ways.
     #[serde(default = "default_min_containment")]
     pub min_containment: f32,
+    /// ... and, with or without a homography, the two framed the same way
+    /// (each stretched onto the other, corner to corner) must show the same
+    /// things in the same places: no quarter of either further than this
+    /// cosine distance from the same place in the other
+    /// ([`crate::layout::frame_distance`]). An edited copy, a burst frame, a
+    /// re-shot from about the same place line up; a panorama's neighbours,
+    /// two photos sharing a tile or an object do not. 2 turns it off.
+    #[serde(default = "default_max_frame_distance")]
+    pub max_frame_distance: f32,
     /// Photos are reduced to this longer side for the check.
     pub geo_long_side: u32,
     /// ORB features per photo.
@@ -135,6 +144,14 @@ fn default_min_containment() -> f32 {
     MIN_CONTAINMENT
 }
 
+/// The default [`Rules::max_frame_distance`] (see the README, "The same
+/// picture").
+pub const MAX_FRAME_DISTANCE: f32 = 0.65;
+
+fn default_max_frame_distance() -> f32 {
+    MAX_FRAME_DISTANCE
+}
+
 /// The flags of the same-picture rule ([`same_picture`]), as a scan and
 /// `explain` take them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,6 +159,7 @@ pub struct SamePicture {
     pub min_coverage: f32,
     pub min_containment: f32,
     pub max_region_distance: f32,
+    pub max_frame_distance: f32,
 }
 
 impl Default for SamePicture {
@@ -150,6 +168,7 @@ impl Default for SamePicture {
             min_coverage: MIN_COVERAGE,
             min_containment: MIN_CONTAINMENT,
             max_region_distance: MAX_REGION_DISTANCE,
+            max_frame_distance: MAX_FRAME_DISTANCE,
         }
     }
 }
@@ -166,6 +185,7 @@ impl Rules {
             min_coverage: MIN_COVERAGE,
             max_region_distance: MAX_REGION_DISTANCE,
             min_containment: MIN_CONTAINMENT,
+            max_frame_distance: MAX_FRAME_DISTANCE,
             geo_long_side: 512,
             geo_features: 1000,
             ratio: 0.8,
@@ -221,6 +241,9 @@ pub struct Judged {
     /// The worst quarter's distance under that model, when both photos
     /// have a layout.
     pub regions: Option<f32>,
+    /// The worst quarter's distance framed the same way
+    /// ([`Rules::max_frame_distance`]).
+    pub frame: Option<f32>,
     /// Found only through a mirror image (or closer through one).
     pub mirrored: bool,
 }
@@ -235,6 +258,12 @@ pub struct Evidence {
     pub coverage: Option<Coverage>,
     /// The region distance under that homography ([`Rules::max_region_distance`]).
     pub regions: Option<f32>,
+    /// How far that homography's inliers spread over each photo.
+    pub spread: Option<Coverage>,
+    /// The region distance of the two framed the same way
+    /// ([`Rules::max_frame_distance`]), when the verify stage looked at their
+    /// pictures and both have a layout.
+    pub frame: Option<f32>,
     /// A RAW file and the camera JPEG of the same shot ([`is_raw_jpeg_pair`]).
     pub raw_jpeg: bool,
 }
@@ -261,16 +290,24 @@ pub enum NotSamePicture {
     Containment(f32),
     /// The worst quarter, over [`Rules::max_region_distance`].
     Regions(f32),
+    /// The worst quarter framed the same way, over
+    /// [`Rules::max_frame_distance`].
+    Frame(f32),
 }
 
 /// Why a pair of this label is not the same picture, or `None` when it is:
-/// a geometric check confident enough (`min_inliers`) whose model fails the
-/// coverage, containment or regions rule says it is not. Identical files,
-/// same pixels and the RAW and JPEG of one shot need no such check; a pair
-/// the check could not fit keeps the label its distance gives.
+/// the two framed the same way differ in part of the frame
+/// ([`Rules::max_frame_distance`]), or a geometric check confident enough
+/// (`min_inliers`) fits a model that fails the coverage, containment or
+/// regions rule. Identical files, same pixels and the RAW and JPEG of one
+/// shot need no such check; a pair the check could not fit keeps the label
+/// its distance gives when its frames line up.
 pub fn not_same_picture(label: Label, ev: Evidence, rules: &Rules) -> Option<NotSamePicture> {
     if !matches!(label, Label::Edited | Label::Similar) || ev.raw_jpeg {
         return None;
+    }
+    if let Some(f) = ev.frame.filter(|&f| f > rules.max_frame_distance) {
+        return Some(NotSamePicture::Frame(f));
     }
     if ev.inliers.is_none_or(|k| k < rules.min_inliers) {
         return None;
@@ -521,6 +558,58 @@ mod tests {
             judge(0.1, fit(0.52, 0.54, Some(0.9)), &off),
             Some(Label::Edited)
         );
+    }
+
+    #[test]
+    fn photos_that_differ_framed_the_same_way_are_not_the_same_picture() {
+        let r = Rules::new(Mode::Similar, 0.21);
+        let framed = |frame: f32, inliers: Option<u32>| Evidence {
+            inliers,
+            frame: Some(frame),
+            ..Evidence::default()
+        };
+        // An edited copy lines up; panorama neighbours whose few keypoints
+        // fit no model do not, and nor do collages sharing a tile through a
+        // confident fit that passes every other measure.
+        assert_eq!(judge(0.1, framed(0.2, Some(3)), &r), Some(Label::Edited));
+        assert_eq!(judge(0.1, framed(0.8, Some(3)), &r), None);
+        assert_eq!(
+            not_same_picture(Label::Edited, framed(0.8, None), &r),
+            Some(NotSamePicture::Frame(0.8))
+        );
+        let tile = Evidence {
+            coverage: Some(Coverage { a: 0.8, b: 0.7 }),
+            regions: Some(0.4),
+            ..framed(0.85, Some(90))
+        };
+        assert_eq!(
+            not_same_picture(Label::Similar, tile, &r),
+            Some(NotSamePicture::Frame(0.85))
+        );
+        let reshot = Evidence {
+            frame: Some(0.5),
+            ..tile
+        };
+        assert_eq!(judge(0.3, reshot, &r), Some(Label::Similar));
+        // At the bound it passes; 2 turns the measure off; RAW+JPEG and
+        // same pixels never ask it.
+        assert_eq!(
+            judge(0.1, framed(MAX_FRAME_DISTANCE, None), &r),
+            Some(Label::Edited)
+        );
+        let mut off = r;
+        off.max_frame_distance = 2.0;
+        assert_eq!(judge(0.1, framed(1.5, None), &off), Some(Label::Edited));
+        let raw = Evidence {
+            raw_jpeg: true,
+            ..framed(0.9, None)
+        };
+        assert_eq!(judge(0.1, raw, &r), Some(Label::RawJpeg));
+        let same = Evidence {
+            same_pixels: true,
+            ..framed(0.9, None)
+        };
+        assert_eq!(judge(0.01, same, &r), Some(Label::SamePixels));
     }
 
     #[test]

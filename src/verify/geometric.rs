@@ -1,5 +1,7 @@
-//! The geometric check: ORB features of a reduced gray decode of each photo
-//! and RANSAC homography inliers of each checked pair.
+//! The geometric check. Cheap evidence first: the two photos' layouts
+//! framed the same way ([`layout::frame_distance`], microseconds, no
+//! decode); then, for the pairs that measure does not settle, ORB features
+//! of a reduced gray decode of each photo and a RANSAC homography.
 
 use super::{photos_in, Context};
 use crate::decode;
@@ -18,61 +20,100 @@ use std::sync::atomic::Ordering;
 /// 5: the coverage of the fitted homography is kept beside the inliers.
 /// 6: ... and the region distance (which depends on the model: the kind
 ///    names its fingerprint).
-const GEOMETRY_VERSION: u32 = 6;
+/// 7: ... and the spread of the inliers over each photo, and the frame
+///    distance (a pair whose frame distance settles it keeps no fit).
+const GEOMETRY_VERSION: u32 = 7;
 
-/// The cached value of a pair: inliers, then the two shares and the region
-/// distance (NaN for none) when a homography was fitted.
-fn to_bytes(m: &Match) -> Vec<u8> {
-    let mut v = m.inliers.to_le_bytes().to_vec();
-    if m.homography.is_some() || m.coverage.is_some() || m.regions.is_some() {
-        let (a, b) = m.coverage.map_or((f32::NAN, f32::NAN), |c| (c.a, c.b));
-        for x in [a, b, m.regions.unwrap_or(f32::NAN)] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
+/// What the verify stage measured of a pair its pictures are asked about.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Checked {
+    /// The two photos' layouts framed the same way
+    /// ([`layout::frame_distance`]), when both have one.
+    pub frame: Option<f32>,
+    /// The geometric check's result; `None` when the frame distance alone
+    /// shows the two are not the same picture (over
+    /// [`crate::verify::Rules::max_frame_distance`]): no decode, no ORB.
+    pub fit: Option<Match>,
+}
+
+/// `u32::MAX` in the inliers' place: no fit.
+const NO_FIT: u32 = u32::MAX;
+
+/// The cached value of a pair: inliers (or [`NO_FIT`]), then the two shares,
+/// the region distance, the inliers' two spreads and the frame distance
+/// (NaN for none).
+fn to_bytes(c: &Checked) -> Vec<u8> {
+    let pair = |c: Option<Coverage>| c.map_or((f32::NAN, f32::NAN), |c| (c.a, c.b));
+    let fit = c.fit.as_ref();
+    let (a, b) = pair(fit.and_then(|m| m.coverage));
+    let (sa, sb) = pair(fit.and_then(|m| m.spread));
+    let r = fit.and_then(|m| m.regions).unwrap_or(f32::NAN);
+    let mut v = fit.map_or(NO_FIT, |m| m.inliers).to_le_bytes().to_vec();
+    for x in [a, b, r, sa, sb, c.frame.unwrap_or(f32::NAN)] {
+        v.extend_from_slice(&x.to_le_bytes());
     }
     v
 }
 
-fn from_bytes(v: &[u8]) -> Option<Match> {
+/// Two shares in [0, 1] (both NaN: `Some(None)`); `None` for anything else.
+fn shares(a: f32, b: f32) -> Option<Option<Coverage>> {
+    let ok = |x: f32| (0.0..=1.0).contains(&x);
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Some(None),
+        (false, false) if ok(a) && ok(b) => Some(Some(Coverage { a, b })),
+        _ => None,
+    }
+}
+
+/// A distance in [0, 2] (NaN: `Some(None)`); `None` for anything else.
+fn distance(r: f32) -> Option<Option<f32>> {
+    match r {
+        r if r.is_nan() => Some(None),
+        r if (0.0..=2.0).contains(&r) => Some(Some(r)),
+        _ => None,
+    }
+}
+
+/// The inverse of [`to_bytes`]; `None` for bytes that are not one.
+fn from_bytes(v: &[u8]) -> Option<Checked> {
+    if v.len() != 28 {
+        return None;
+    }
     let word = |k: usize| -> Option<[u8; 4]> { v.get(k * 4..k * 4 + 4)?.try_into().ok() };
+    let f = |k: usize| word(k).map(f32::from_le_bytes);
     let inliers = u32::from_le_bytes(word(0)?);
-    let (coverage, regions) = match v.len() {
-        4 => (None, None),
-        16 => {
-            let a = f32::from_le_bytes(word(1)?);
-            let b = f32::from_le_bytes(word(2)?);
-            let r = f32::from_le_bytes(word(3)?);
-            let ok = |x: f32| (0.0..=1.0).contains(&x);
-            let coverage = match (a.is_nan(), b.is_nan()) {
-                (true, true) => None,
-                (false, false) if ok(a) && ok(b) => Some(Coverage { a, b }),
-                _ => return None,
-            };
-            let regions = match r {
-                r if r.is_nan() => None,
-                r if (0.0..=2.0).contains(&r) => Some(r),
-                _ => return None,
-            };
-            (coverage, regions)
-        }
-        _ => return None,
-    };
-    Some(Match {
+    let coverage = shares(f(1)?, f(2)?)?;
+    let regions = distance(f(3)?)?;
+    let spread = shares(f(4)?, f(5)?)?;
+    let frame = distance(f(6)?)?;
+    let fit = (inliers != NO_FIT).then_some(Match {
         inliers,
         coverage,
         regions,
+        spread,
         homography: None,
-    })
+    });
+    if fit.is_none() && (coverage.is_some() || regions.is_some() || spread.is_some()) {
+        return None;
+    }
+    Some(Checked { frame, fit })
 }
 
-/// Inliers and coverage of the geometric check of each pair in `checks`.
-/// Features are computed once per photo involved, from a second, reduced
-/// decode.
+/// Whether the frame distance alone settles a pair: over the rule's bound,
+/// the two are not the same picture whatever a homography would say.
+fn settled(frame: Option<f32>, max_frame_distance: f32) -> bool {
+    frame.is_some_and(|f| f > max_frame_distance)
+}
+
+/// What each pair in `checks` shows: its frame distance, then the geometric
+/// check (inliers, coverage, regions, spread) for the pairs the frame
+/// distance does not settle. Features are computed once per photo involved,
+/// from a second, reduced decode.
 pub(crate) fn geometric_check(
     cx: &Context,
     checks: &[(u32, u32)],
     reread: &Reread,
-) -> Result<HashMap<(u32, u32), Match>> {
+) -> Result<HashMap<(u32, u32), Checked>> {
     let Context {
         photos,
         rules,
@@ -85,6 +126,7 @@ pub(crate) fn geometric_check(
         cancel,
         ..
     } = *cx;
+    let max_frame = rules.max_frame_distance;
     // Results depend only on the two files' contents and the constants, so
     // they are cached by content and seeded by content.
     let kind = format!(
@@ -102,16 +144,25 @@ pub(crate) fn geometric_check(
             photos[a as usize].content, photos[b as usize].content
         )
     };
-    // Looked up on every core (the cache has a connection per worker).
-    let looked: Vec<Option<Match>> = checks
+    // Looked up on every core (the cache has a connection per worker). A
+    // stored pair is used when it answers this run's rule: a fit, or a frame
+    // distance that settles it (a fit is dropped then, so that the evidence
+    // does not depend on what an earlier run with another bound stored).
+    let looked: Vec<Option<Checked>> = checks
         .par_iter()
         .map(|&(a, b)| {
-            cache
-                .get_fact(&kind, &key(a, b))
-                .and_then(|v| from_bytes(&v))
+            let c = from_bytes(&cache.get_fact(&kind, &key(a, b))?)?;
+            if settled(c.frame, max_frame) {
+                Some(Checked {
+                    frame: c.frame,
+                    fit: None,
+                })
+            } else {
+                c.fit.is_some().then_some(c)
+            }
         })
         .collect();
-    let mut known: HashMap<(u32, u32), Match> = HashMap::new();
+    let mut known: HashMap<(u32, u32), Checked> = HashMap::new();
     let mut todo: Vec<(u32, u32)> = Vec::new();
     for (&pair, found) in checks.iter().zip(looked) {
         match found {
@@ -121,14 +172,62 @@ pub(crate) fn geometric_check(
             None => todo.push(pair),
         }
     }
-    let checks = &todo[..];
-    let needed = photos_in(checks.iter().copied());
+
+    // Cheap evidence first: the layouts, framed the same way.
+    let involved = photos_in(todo.iter().copied());
+    let ticks = Ticks::step(progress, "layouts of photos", involved.len());
+    let laid: HashMap<u32, Layout> = involved
+        .par_iter()
+        .enumerate()
+        .filter_map(|(x, &i)| {
+            ticks.tick(x);
+            if cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            let photo = &photos[i as usize];
+            // A layout lost from the cache (a damaged row) is made again.
+            let layout = layouts.get(i as usize, &photo.content, cache, || {
+                if !embedder.gives_layout() {
+                    return None;
+                }
+                let bytes = reread.bytes(i).ok()?;
+                let p = decode::prepare(&bytes, input, limits).ok()?;
+                embedder.embed_with_layout(&p.rgb).ok()?.1
+            })?;
+            Some((i, layout))
+        })
+        .collect();
+    check_cancel(cancel)?;
+    let displayed = |i: u32| {
+        let p = &photos[i as usize];
+        (f64::from(p.width), f64::from(p.height))
+    };
+    let frames: Vec<Option<f32>> = todo
+        .iter()
+        .map(|&(a, b)| {
+            let (la, lb) = (laid.get(&a)?, laid.get(&b)?);
+            layout::frame_distance(la, displayed(a), lb, displayed(b))
+        })
+        .collect();
+    let mut fits: Vec<(u32, u32)> = Vec::new();
+    for (&(a, b), &frame) in todo.iter().zip(&frames) {
+        if settled(frame, max_frame) {
+            let c = Checked { frame, fit: None };
+            cache.put_fact(&kind, &key(a, b), to_bytes(&c));
+            known.insert((a, b), c);
+        } else {
+            fits.push((a, b));
+        }
+    }
+
+    // Then the keypoints, for the pairs that the frames did not settle.
+    let needed = photos_in(fits.iter().copied());
     let params = geometry::OrbParams {
         n_features: rules.geo_features,
         ..Default::default()
     };
     let ticks = Ticks::step(progress, "features of photos", needed.len());
-    let features: HashMap<u32, (geometry::Features, Option<Layout>)> = needed
+    let features: HashMap<u32, geometry::Features> = needed
         .par_iter()
         .enumerate()
         .filter_map(|(x, &i)| {
@@ -143,28 +242,21 @@ pub(crate) fn geometric_check(
                 height: g.height,
                 pixels: &g.pixels,
             };
-            let photo = &photos[i as usize];
-            // A layout lost from the cache (a damaged row) is made again.
-            let layout = layouts.get(i as usize, &photo.content, cache, || {
-                if !embedder.gives_layout() {
-                    return None;
-                }
-                let p = decode::prepare(&bytes, input, limits).ok()?;
-                embedder.embed_with_layout(&p.rgb).ok()?.1
-            });
-            Some((i, (geometry::orb(&gray, &params), layout)))
+            Some((i, geometry::orb(&gray, &params)))
         })
         .collect();
     check_cancel(cancel)?;
-    let empty = (geometry::Features::default(), None);
-    let ticks = Ticks::step(progress, "geometric checks", checks.len());
-    let computed: Vec<((u32, u32), Match)> = checks
+    let frame_of: HashMap<(u32, u32), Option<f32>> =
+        todo.iter().copied().zip(frames.iter().copied()).collect();
+    let empty = geometry::Features::default();
+    let ticks = Ticks::step(progress, "geometric checks", fits.len());
+    let computed: Vec<((u32, u32), Checked)> = fits
         .par_iter()
         .enumerate()
         .map(|(x, &(a, b))| {
             ticks.tick(x);
-            let (fa, la) = features.get(&a).unwrap_or(&empty);
-            let (fb, lb) = features.get(&b).unwrap_or(&empty);
+            let fa = features.get(&a).unwrap_or(&empty);
+            let fb = features.get(&b).unwrap_or(&empty);
             // The photo whose path sorts first is matched against the other;
             // the RANSAC seed comes from the two contents, so the count does
             // not depend on what else was scanned.
@@ -178,17 +270,70 @@ pub(crate) fn geometric_check(
                 rules.ransac_iters,
                 seed,
             );
-            if let (Some(h), Some(la), Some(lb)) = (&m.homography, la, lb) {
+            if let (Some(h), Some(la), Some(lb)) = (&m.homography, laid.get(&a), laid.get(&b)) {
                 let frame = |f: &geometry::Features| (f64::from(f.width), f64::from(f.height));
                 m.regions = layout::region_distance(la, frame(fa), lb, frame(fb), h);
             }
+            let c = Checked {
+                frame: frame_of.get(&(a, b)).copied().flatten(),
+                fit: Some(m),
+            };
             // A photo that could not be read again is not remembered as 0.
             if features.contains_key(&a) && features.contains_key(&b) {
-                cache.put_fact(&kind, &k, to_bytes(&m));
+                cache.put_fact(&kind, &k, to_bytes(&c));
             }
-            ((a, b), m)
+            ((a, b), c)
         })
         .collect();
     known.extend(computed);
     Ok(known)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checked_pair_round_trips_and_bad_bytes_are_refused() {
+        let fit = Match {
+            inliers: 42,
+            coverage: Some(Coverage { a: 0.9, b: 0.8 }),
+            regions: Some(0.3),
+            spread: Some(Coverage { a: 0.2, b: 0.25 }),
+            homography: None,
+        };
+        let checked = Checked {
+            frame: Some(0.4),
+            fit: Some(fit),
+        };
+        assert_eq!(from_bytes(&to_bytes(&checked)), Some(checked));
+        let bare = Checked {
+            frame: None,
+            fit: Some(Match {
+                inliers: 3,
+                coverage: None,
+                regions: None,
+                spread: None,
+                homography: None,
+            }),
+        };
+        assert_eq!(from_bytes(&to_bytes(&bare)), Some(bare));
+        // Settled by the frame alone: no fit, and none invented.
+        let settled_pair = Checked {
+            frame: Some(0.9),
+            fit: None,
+        };
+        assert_eq!(from_bytes(&to_bytes(&settled_pair)), Some(settled_pair));
+        let b = to_bytes(&checked);
+        assert_eq!(from_bytes(&b[..24]), None);
+        let mut bad = b.clone();
+        bad[4..8].copy_from_slice(&1.5f32.to_le_bytes());
+        assert_eq!(from_bytes(&bad), None);
+        let mut orphan = to_bytes(&settled_pair);
+        orphan[12..16].copy_from_slice(&0.3f32.to_le_bytes());
+        assert_eq!(from_bytes(&orphan), None, "regions without a fit");
+        assert!(settled(Some(0.9), 0.65));
+        assert!(!settled(Some(0.65), 0.65));
+        assert!(!settled(None, 0.65));
+    }
 }
