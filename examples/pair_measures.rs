@@ -8,14 +8,13 @@
 //! Each line: the two paths, the exact distance, same bytes / same pixels,
 //! the geometric check's inliers, coverage (both ways) and regions when it
 //! ran, the frame distance (the layouts compared corner to corner, no
-//! keypoints), and the label a scan gives the pair (null: not an edge).
+//! keypoints) when the verify stage looked at the pair, and the label a scan gives the pair (null: not an edge).
 //! Numbers, not assertions.
 
 mod support;
 
 use neardup::cache::Cache;
 use neardup::index::{self, LshRequest};
-use neardup::layout;
 use neardup::model::ModelSource;
 use neardup::pipeline::{self, ScanOptions};
 use neardup::progress::NoProgress;
@@ -87,24 +86,9 @@ fn main() -> anyhow::Result<()> {
         cancel: &cancel,
     };
     let measured = verify::measure(&cx, indexed.near, None)?;
-    let layout_of = |i: u32| {
-        let p = &photos[i as usize];
-        embedded
-            .layouts
-            .get(i as usize, &p.content, &cache, || None)
-    };
     for m in &measured.pairs {
         let (a, b) = (m.pair.a, m.pair.b);
         let (pa, pb) = (&photos[a as usize], &photos[b as usize]);
-        let frame = match (layout_of(a), layout_of(b)) {
-            (Some(la), Some(lb)) => layout::frame_distance(
-                &la,
-                (f64::from(pa.width), f64::from(pa.height)),
-                &lb,
-                (f64::from(pb.width), f64::from(pb.height)),
-            ),
-            _ => None,
-        };
         let ev = m.evidence;
         let line = serde_json::json!({
             "a": pa.file.path,
@@ -115,9 +99,7 @@ fn main() -> anyhow::Result<()> {
             "inliers": ev.inliers,
             "coverage": ev.coverage.map(|c| [c.a, c.b]),
             "regions": ev.regions,
-            "frame": frame,
-            "frame_check": ev.frame,
-            "spread": ev.spread.map(|c| [c.a, c.b]),
+            "frame": ev.frame,
             "label": decide::judge(m.pair.distance, ev, &rules).map(|l| l.as_str()),
         });
         println!("{line}");

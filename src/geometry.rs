@@ -1114,12 +1114,6 @@ pub struct Match {
     /// ([`crate::layout::region_distance`]), filled in by the verify stage
     /// when both photos have a layout.
     pub regions: Option<f32>,
-    /// How far the inliers spread over each photo: the area of their convex
-    /// hull as a share of the frame (`a` in photo `a`, `b` in photo `b`).
-    /// `None` when no homography was fitted. A re-shot's matches cover most
-    /// of what the two photos share; two photos that share one tile or one
-    /// object match only there.
-    pub spread: Option<Coverage>,
     /// The homography RANSAC kept (frame `a` → frame `b`); not cached.
     pub homography: Option<Homography>,
 }
@@ -1172,7 +1166,6 @@ pub fn homography_match(
         inliers: 0,
         coverage: None,
         regions: None,
-        spread: None,
         homography: None,
     };
     let na = a.descriptors.len().min(a.points.len());
@@ -1189,77 +1182,12 @@ pub fn homography_match(
     let dst: Vec<_> = matches.iter().map(|&(_, j)| pt(b.points[j])).collect();
     let (inliers, h) = ransac_homography(&src, &dst, f64::from(reproj_px), max_iters, seed);
     let coverage = h.and_then(|h| coverage(&h, (a.width, a.height), (b.width, b.height)));
-    let spread = h.and_then(|h| {
-        let mut mask = Vec::with_capacity(src.len());
-        let thresh2 = f64::from(reproj_px).powi(2);
-        count_inliers(&h, &src, &dst, thresh2, Some(&mut mask));
-        let kept = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
-            pts.iter()
-                .zip(&mask)
-                .filter(|(_, &m)| m)
-                .map(|(&p, _)| p)
-                .collect()
-        };
-        Some(Coverage {
-            a: hull_share(&kept(&src), (a.width, a.height))?,
-            b: hull_share(&kept(&dst), (b.width, b.height))?,
-        })
-    });
     Match {
         inliers: inliers as u32,
         coverage,
         regions: None,
-        spread,
         homography: h,
     }
-}
-
-/// The area of the convex hull of `points` as a share of a `w` x `h` frame
-/// (0 to 1); `None` for an empty frame.
-pub(crate) fn hull_share(points: &[(f64, f64)], (w, h): (u32, u32)) -> Option<f32> {
-    if w == 0 || h == 0 {
-        return None;
-    }
-    let hull = convex_hull(points);
-    let share = polygon_area(&hull) / (f64::from(w) * f64::from(h));
-    Some(share.clamp(0.0, 1.0) as f32)
-}
-
-/// The convex hull of `points` (Andrew's monotone chain), counter-clockwise,
-/// without collinear points; fewer than three points give themselves.
-fn convex_hull(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut p: Vec<(f64, f64)> = points
-        .iter()
-        .copied()
-        .filter(|q| q.0.is_finite() && q.1.is_finite())
-        .collect();
-    p.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1)));
-    p.dedup();
-    if p.len() < 3 {
-        return p;
-    }
-    let cross = |o: (f64, f64), a: (f64, f64), b: (f64, f64)| {
-        (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
-    };
-    let mut hull: Vec<(f64, f64)> = Vec::with_capacity(2 * p.len());
-    for pass in 0..2 {
-        let start = hull.len();
-        let iter: Box<dyn Iterator<Item = &(f64, f64)>> = if pass == 0 {
-            Box::new(p.iter())
-        } else {
-            Box::new(p.iter().rev())
-        };
-        for &q in iter {
-            while hull.len() >= start + 2
-                && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0.0
-            {
-                hull.pop();
-            }
-            hull.push(q);
-        }
-        hull.pop();
-    }
-    hull
 }
 
 /// The coverage of `h` (frame `a` → frame `b`, sizes in pixels): the part
@@ -1390,28 +1318,6 @@ fn polygon_area(poly: &[(f64, f64)]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn the_hull_of_points_is_a_share_of_the_frame() {
-        // The four corners of the left half and a point inside: half.
-        let pts = [
-            (0.0, 0.0),
-            (50.0, 0.0),
-            (50.0, 100.0),
-            (0.0, 100.0),
-            (20.0, 30.0),
-        ];
-        let s = hull_share(&pts, (100, 100)).unwrap();
-        assert!((s - 0.5).abs() < 1e-6, "{s}");
-        // Points on a line, or too few, span nothing.
-        assert_eq!(
-            hull_share(&[(0.0, 0.0), (5.0, 5.0), (9.0, 9.0)], (10, 10)),
-            Some(0.0)
-        );
-        assert_eq!(hull_share(&[(1.0, 1.0)], (10, 10)), Some(0.0));
-        assert_eq!(hull_share(&pts, (0, 10)), None);
-    }
-
     use super::*;
 
     const W: u32 = 512;

@@ -207,7 +207,6 @@ pub fn measure(
                     inliers: fit.map(|f| f.inliers),
                     coverage: fit.and_then(|f| f.coverage),
                     regions: fit.and_then(|f| f.regions),
-                    spread: fit.and_then(|f| f.spread),
                     frame: checked.and_then(|c| c.frame),
                     ..ev
                 },

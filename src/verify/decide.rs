@@ -258,8 +258,6 @@ pub struct Evidence {
     pub coverage: Option<Coverage>,
     /// The region distance under that homography ([`Rules::max_region_distance`]).
     pub regions: Option<f32>,
-    /// How far that homography's inliers spread over each photo.
-    pub spread: Option<Coverage>,
     /// The region distance of the two framed the same way
     /// ([`Rules::max_frame_distance`]), when the verify stage looked at their
     /// pictures and both have a layout.

@@ -20,8 +20,8 @@ use std::sync::atomic::Ordering;
 /// 5: the coverage of the fitted homography is kept beside the inliers.
 /// 6: ... and the region distance (which depends on the model: the kind
 ///    names its fingerprint).
-/// 7: ... and the spread of the inliers over each photo, and the frame
-///    distance (a pair whose frame distance settles it keeps no fit).
+/// 7: ... and the frame distance (a pair whose frame distance settles it
+///    keeps no fit).
 const GEOMETRY_VERSION: u32 = 7;
 
 /// What the verify stage measured of a pair its pictures are asked about.
@@ -40,16 +40,14 @@ pub(crate) struct Checked {
 const NO_FIT: u32 = u32::MAX;
 
 /// The cached value of a pair: inliers (or [`NO_FIT`]), then the two shares,
-/// the region distance, the inliers' two spreads and the frame distance
-/// (NaN for none).
+/// the region distance and the frame distance (NaN for none).
 fn to_bytes(c: &Checked) -> Vec<u8> {
     let pair = |c: Option<Coverage>| c.map_or((f32::NAN, f32::NAN), |c| (c.a, c.b));
     let fit = c.fit.as_ref();
     let (a, b) = pair(fit.and_then(|m| m.coverage));
-    let (sa, sb) = pair(fit.and_then(|m| m.spread));
     let r = fit.and_then(|m| m.regions).unwrap_or(f32::NAN);
     let mut v = fit.map_or(NO_FIT, |m| m.inliers).to_le_bytes().to_vec();
-    for x in [a, b, r, sa, sb, c.frame.unwrap_or(f32::NAN)] {
+    for x in [a, b, r, c.frame.unwrap_or(f32::NAN)] {
         v.extend_from_slice(&x.to_le_bytes());
     }
     v
@@ -76,7 +74,7 @@ fn distance(r: f32) -> Option<Option<f32>> {
 
 /// The inverse of [`to_bytes`]; `None` for bytes that are not one.
 fn from_bytes(v: &[u8]) -> Option<Checked> {
-    if v.len() != 28 {
+    if v.len() != 20 {
         return None;
     }
     let word = |k: usize| -> Option<[u8; 4]> { v.get(k * 4..k * 4 + 4)?.try_into().ok() };
@@ -84,19 +82,42 @@ fn from_bytes(v: &[u8]) -> Option<Checked> {
     let inliers = u32::from_le_bytes(word(0)?);
     let coverage = shares(f(1)?, f(2)?)?;
     let regions = distance(f(3)?)?;
-    let spread = shares(f(4)?, f(5)?)?;
-    let frame = distance(f(6)?)?;
+    let frame = distance(f(4)?)?;
     let fit = (inliers != NO_FIT).then_some(Match {
         inliers,
         coverage,
         regions,
-        spread,
         homography: None,
     });
-    if fit.is_none() && (coverage.is_some() || regions.is_some() || spread.is_some()) {
+    if fit.is_none() && (coverage.is_some() || regions.is_some()) {
         return None;
     }
     Some(Checked { frame, fit })
+}
+
+/// `each(i)` of every photo in `photos` (indices into the scan's photos),
+/// on every core, as one step of the progress bar named `what`. Photos it
+/// gives nothing for are left out; a cancel ends the step with an error.
+fn per_photo<T: Send>(
+    cx: &Context,
+    what: &str,
+    photos: &[u32],
+    each: impl Fn(u32) -> Option<T> + Sync,
+) -> Result<HashMap<u32, T>> {
+    let ticks = Ticks::step(cx.progress, what, photos.len());
+    let done = photos
+        .par_iter()
+        .enumerate()
+        .filter_map(|(x, &i)| {
+            ticks.tick(x);
+            if cx.cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            Some((i, each(i)?))
+        })
+        .collect();
+    check_cancel(cx.cancel)?;
+    Ok(done)
 }
 
 /// Whether the frame distance alone settles a pair: over the rule's bound,
@@ -106,7 +127,7 @@ fn settled(frame: Option<f32>, max_frame_distance: f32) -> bool {
 }
 
 /// What each pair in `checks` shows: its frame distance, then the geometric
-/// check (inliers, coverage, regions, spread) for the pairs the frame
+/// check (inliers, coverage, regions) for the pairs the frame
 /// distance does not settle. Features are computed once per photo involved,
 /// from a second, reduced decode.
 pub(crate) fn geometric_check(
@@ -123,7 +144,6 @@ pub(crate) fn geometric_check(
         embedder,
         geometry: input,
         progress,
-        cancel,
         ..
     } = *cx;
     let max_frame = rules.max_frame_distance;
@@ -175,66 +195,47 @@ pub(crate) fn geometric_check(
 
     // Cheap evidence first: the layouts, framed the same way.
     let involved = photos_in(todo.iter().copied());
-    let ticks = Ticks::step(progress, "layouts of photos", involved.len());
-    let laid: HashMap<u32, Layout> = involved
-        .par_iter()
-        .enumerate()
-        .filter_map(|(x, &i)| {
-            ticks.tick(x);
-            if cancel.load(Ordering::Relaxed) {
+    let laid: HashMap<u32, Layout> = per_photo(cx, "layouts of photos", &involved, |i| {
+        let photo = &photos[i as usize];
+        // A layout lost from the cache (a damaged row) is made again.
+        layouts.get(i as usize, &photo.content, cache, || {
+            if !embedder.gives_layout() {
                 return None;
             }
-            let photo = &photos[i as usize];
-            // A layout lost from the cache (a damaged row) is made again.
-            let layout = layouts.get(i as usize, &photo.content, cache, || {
-                if !embedder.gives_layout() {
-                    return None;
-                }
-                let bytes = reread.bytes(i).ok()?;
-                let p = decode::prepare(&bytes, input, limits).ok()?;
-                embedder.embed_with_layout(&p.rgb).ok()?.1
-            })?;
-            Some((i, layout))
+            let bytes = reread.bytes(i).ok()?;
+            let p = decode::prepare(&bytes, input, limits).ok()?;
+            embedder.embed_with_layout(&p.rgb).ok()?.1
         })
-        .collect();
-    check_cancel(cancel)?;
+    })?;
     let displayed = |i: u32| {
         let p = &photos[i as usize];
         (f64::from(p.width), f64::from(p.height))
     };
-    let frames: Vec<Option<f32>> = todo
-        .iter()
-        .map(|&(a, b)| {
-            let (la, lb) = (laid.get(&a)?, laid.get(&b)?);
-            layout::frame_distance(la, displayed(a), lb, displayed(b))
-        })
-        .collect();
-    let mut fits: Vec<(u32, u32)> = Vec::new();
-    for (&(a, b), &frame) in todo.iter().zip(&frames) {
+    let frame_of = |a: u32, b: u32| {
+        let (la, lb) = (laid.get(&a)?, laid.get(&b)?);
+        layout::frame_distance(la, displayed(a), lb, displayed(b))
+    };
+    // The pairs left for the keypoints, each with its frame distance.
+    let mut fits: Vec<((u32, u32), Option<f32>)> = Vec::new();
+    for &(a, b) in &todo {
+        let frame = frame_of(a, b);
         if settled(frame, max_frame) {
             let c = Checked { frame, fit: None };
             cache.put_fact(&kind, &key(a, b), to_bytes(&c));
             known.insert((a, b), c);
         } else {
-            fits.push((a, b));
+            fits.push(((a, b), frame));
         }
     }
 
     // Then the keypoints, for the pairs that the frames did not settle.
-    let needed = photos_in(fits.iter().copied());
+    let needed = photos_in(fits.iter().map(|&(pair, _)| pair));
     let params = geometry::OrbParams {
         n_features: rules.geo_features,
         ..Default::default()
     };
-    let ticks = Ticks::step(progress, "features of photos", needed.len());
-    let features: HashMap<u32, geometry::Features> = needed
-        .par_iter()
-        .enumerate()
-        .filter_map(|(x, &i)| {
-            ticks.tick(x);
-            if cancel.load(Ordering::Relaxed) {
-                return None;
-            }
+    let features: HashMap<u32, geometry::Features> =
+        per_photo(cx, "features of photos", &needed, |i| {
             let bytes = reread.bytes(i).ok()?;
             let g = decode::prepare_gray(&bytes, rules.geo_long_side, limits).ok()?;
             let gray = geometry::Gray {
@@ -242,18 +243,14 @@ pub(crate) fn geometric_check(
                 height: g.height,
                 pixels: &g.pixels,
             };
-            Some((i, geometry::orb(&gray, &params)))
-        })
-        .collect();
-    check_cancel(cancel)?;
-    let frame_of: HashMap<(u32, u32), Option<f32>> =
-        todo.iter().copied().zip(frames.iter().copied()).collect();
+            Some(geometry::orb(&gray, &params))
+        })?;
     let empty = geometry::Features::default();
     let ticks = Ticks::step(progress, "geometric checks", fits.len());
     let computed: Vec<((u32, u32), Checked)> = fits
         .par_iter()
         .enumerate()
-        .map(|(x, &(a, b))| {
+        .map(|(x, &((a, b), frame))| {
             ticks.tick(x);
             let fa = features.get(&a).unwrap_or(&empty);
             let fb = features.get(&b).unwrap_or(&empty);
@@ -275,7 +272,7 @@ pub(crate) fn geometric_check(
                 m.regions = layout::region_distance(la, frame(fa), lb, frame(fb), h);
             }
             let c = Checked {
-                frame: frame_of.get(&(a, b)).copied().flatten(),
+                frame,
                 fit: Some(m),
             };
             // A photo that could not be read again is not remembered as 0.
@@ -299,7 +296,6 @@ mod tests {
             inliers: 42,
             coverage: Some(Coverage { a: 0.9, b: 0.8 }),
             regions: Some(0.3),
-            spread: Some(Coverage { a: 0.2, b: 0.25 }),
             homography: None,
         };
         let checked = Checked {
@@ -313,7 +309,6 @@ mod tests {
                 inliers: 3,
                 coverage: None,
                 regions: None,
-                spread: None,
                 homography: None,
             }),
         };
@@ -325,7 +320,7 @@ mod tests {
         };
         assert_eq!(from_bytes(&to_bytes(&settled_pair)), Some(settled_pair));
         let b = to_bytes(&checked);
-        assert_eq!(from_bytes(&b[..24]), None);
+        assert_eq!(from_bytes(&b[..16]), None);
         let mut bad = b.clone();
         bad[4..8].copy_from_slice(&1.5f32.to_le_bytes());
         assert_eq!(from_bytes(&bad), None);
