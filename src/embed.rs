@@ -5,7 +5,7 @@
 
 mod tract;
 
-pub use tract::{Embedder, LazyEmbedder};
+pub use tract::{Depthwise, Embedder, LazyEmbedder, OpTime};
 
 use crate::cache::{self, Cache};
 use crate::decode::meta::{self, Meta};

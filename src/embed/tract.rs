@@ -1,6 +1,8 @@
 //! The model run by tract: an L2-normalised vector per photo. This is the
 //! only module that knows tract.
 
+mod depthwise;
+
 use super::l2_normalise;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -12,17 +14,32 @@ use tract_onnx::prelude::*;
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// What runs the model's depthwise convolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depthwise {
+    /// neardup's operator (`depthwise.rs`): the default, 2× faster overall.
+    Neardup,
+    /// tract's own: to benchmark and test the default against.
+    Tract,
+}
+
 /// A loaded, optimised model. Shared by reference between threads: each
 /// call runs one image on the calling thread.
 pub struct Embedder {
     plan: Plan,
     sidecar: Sidecar,
     dim: usize,
+    replaced: usize,
 }
 
 impl Embedder {
     /// Load and optimise the model once.
     pub fn load(source: &ModelSource) -> Result<Embedder> {
+        Self::load_with(source, Depthwise::Neardup)
+    }
+
+    /// [`Embedder::load`], choosing what runs the depthwise convolutions.
+    pub fn load_with(source: &ModelSource, depthwise: Depthwise) -> Result<Embedder> {
         source.verify()?;
         let sc = &source.sidecar;
         let merr = |e: TractError| Error::Model(format!("{}: {e:#}", sc.name));
@@ -59,7 +76,16 @@ impl Embedder {
         model
             .set_input_fact(0, f32::fact([1, 3, h, w]).into())
             .map_err(merr)?;
-        let plan = model
+        let mut typed = model
+            .into_typed()
+            .map_err(merr)?
+            .into_decluttered()
+            .map_err(merr)?;
+        let replaced = match depthwise {
+            Depthwise::Neardup => depthwise::replace(&mut typed).map_err(merr)?,
+            Depthwise::Tract => 0,
+        };
+        let plan = typed
             .into_optimized()
             .map_err(merr)?
             .into_runnable()
@@ -68,6 +94,7 @@ impl Embedder {
             plan,
             sidecar: sc.clone(),
             dim: 0,
+            replaced,
         };
         // One run on a blank image: learns the vector size and fails early
         // on a model whose output does not fit the sidecar.
@@ -77,6 +104,59 @@ impl Embedder {
         }
         e.dim = probe.len();
         Ok(e)
+    }
+
+    /// How many depthwise convolutions neardup's operator runs.
+    pub fn own_depthwise_ops(&self) -> usize {
+        self.replaced
+    }
+
+    /// Time every node of the plan over `runs` runs of a fixed image on this
+    /// thread, summed by operator (`per_node`: by node, with its shape and
+    /// settings). Most expensive first; the total per run last.
+    pub fn profile(&self, runs: usize, per_node: bool) -> Result<(Vec<OpTime>, Duration)> {
+        let ierr = |e: TractError| Error::Inference(format!("{e:#}"));
+        let i = &self.sidecar.input;
+        let (h, w) = (i.height as usize, i.width as usize);
+        let data: Vec<f32> = (0..3 * h * w).map(|k| (k % 251) as f32 / 251.0).collect();
+        let input = Tensor::from_shape(&[1, 3, h, w], &data).map_err(ierr)?;
+        let mut state = self.plan.spawn().map_err(ierr)?;
+        state.run(tvec!(input.clone().into())).map_err(ierr)?;
+        let mut by: std::collections::BTreeMap<String, (Duration, usize)> = Default::default();
+        let t = Instant::now();
+        for _ in 0..runs {
+            state
+                .run_plan_with_eval(tvec!(input.clone().into()), |ctx, st, node, inputs| {
+                    let t = Instant::now();
+                    let r = tract_onnx::tract_core::plan::eval(ctx, st, node, inputs);
+                    let key = if per_node {
+                        format!(
+                            "{} {:?} {}",
+                            node.op().name(),
+                            node.outputs[0].fact.shape,
+                            node.op().info().unwrap_or_default().join(" ")
+                        )
+                    } else {
+                        node.op().name().to_string()
+                    };
+                    let e = by.entry(key).or_default();
+                    e.0 += t.elapsed();
+                    e.1 += 1;
+                    r
+                })
+                .map_err(ierr)?;
+        }
+        let total = t.elapsed() / runs.max(1) as u32;
+        let mut rows: Vec<OpTime> = by
+            .into_iter()
+            .map(|(op, (d, n))| OpTime {
+                op,
+                per_run: d / runs.max(1) as u32,
+                nodes: n / runs.max(1),
+            })
+            .collect();
+        rows.sort_by(|a, b| b.per_run.cmp(&a.per_run).then(a.op.cmp(&b.op)));
+        Ok((rows, total))
     }
 
     /// Length of the vectors this model produces.
@@ -164,6 +244,17 @@ impl Embedder {
             ))),
         }
     }
+}
+
+/// One line of [`Embedder::profile`].
+#[derive(Clone, Debug)]
+pub struct OpTime {
+    /// The operator (or node) name.
+    pub op: String,
+    /// Its time per run of the model.
+    pub per_run: Duration,
+    /// How many nodes of the plan it covers.
+    pub nodes: usize,
 }
 
 /// An [`Embedder`] loaded on first use and shared by every stage that may
