@@ -21,6 +21,7 @@
 //! come out bit-identical on real photos (tested in `embed::tract`).
 
 use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -40,6 +41,9 @@ pub struct DepthwiseConv {
     weights: Arc<Tensor>,
     /// `[channels]`.
     bias: Arc<Tensor>,
+    /// `max(lo)` then `min(hi)` on the output: the ReLU6 after every
+    /// depthwise convolution of the model, fused.
+    clamp: Option<(f32, f32)>,
 }
 
 impl Eq for DepthwiseConv {}
@@ -104,6 +108,7 @@ impl DepthwiseConv {
             ),
             weights: weights.into_arc_tensor(),
             bias: bias.into_arc_tensor(),
+            clamp: None,
         }))
     }
 
@@ -129,7 +134,8 @@ impl DepthwiseConv {
 }
 
 /// Replace every depthwise convolution of a decluttered graph by
-/// [`DepthwiseConv`]. Returns how many were replaced.
+/// [`DepthwiseConv`], with the `Max`/`Min` pair after it when there is one.
+/// Returns how many were replaced.
 pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
     let mut replaced = 0;
     for id in model.eval_order()? {
@@ -137,17 +143,60 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
         let Some(conv) = node.op_as::<Conv>() else {
             continue;
         };
-        let Some(op) = DepthwiseConv::for_conv(model, node, conv)? else {
+        let Some(mut op) = DepthwiseConv::for_conv(model, node, conv)? else {
             continue;
         };
+        let mut last = id;
+        if let Some((lo, max)) = bound_after(model, id, "Max")? {
+            if let Some((hi, min)) = bound_after(model, max, "Min")? {
+                op.clamp = Some((lo, hi));
+                last = min;
+            }
+        }
         let mut patch = TypedModelPatch::new("neardup depthwise");
         let x = patch.tap_model(model, node.inputs[0])?;
         let out = patch.wire_node(&node.name, op, &[x])?;
-        patch.shunt_outside(model, id.into(), out[0])?;
+        patch.shunt_outside(model, last.into(), out[0])?;
         patch.apply(model)?;
         replaced += 1;
     }
     Ok(replaced)
+}
+
+/// When node `id`'s only consumer is the binary operator `name` (`Max` or
+/// `Min`) against one constant value: that value and the consumer's node.
+fn bound_after(model: &TypedModel, id: usize, name: &str) -> TractResult<Option<(f32, usize)>> {
+    let node = model.node(id);
+    let [succ] = &*node.outputs[0].successors else {
+        return Ok(None);
+    };
+    if node.outputs.len() != 1 {
+        return Ok(None);
+    }
+    let next = model.node(succ.node);
+    let Some(bin) = next.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if bin.0.name() != name || next.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = next.inputs[1 - succ.slot];
+    let Some(k) = model.outlet_fact(other)?.konst.clone() else {
+        return Ok(None);
+    };
+    let fact = model.outlet_fact(OutletId::new(id, 0))?;
+    if k.datum_type() != f32::datum_type()
+        || model.outlet_fact(next.id.into())?.shape != fact.shape
+        || k.len() == 0
+    {
+        return Ok(None);
+    }
+    let values = k.to_plain_array_view::<f32>()?;
+    let first = values.iter().next().copied().unwrap_or(0.0);
+    if values.iter().any(|v| v.to_bits() != first.to_bits()) {
+        return Ok(None);
+    }
+    Ok(Some((first, next.id)))
 }
 
 impl Op for DepthwiseConv {
@@ -157,8 +206,8 @@ impl Op for DepthwiseConv {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "kernel {:?} stride {:?} pad (t, b, l, r) {:?}",
-            self.kernel, self.stride, self.pad
+            "kernel {:?} stride {:?} pad (t, b, l, r) {:?} clamp {:?}",
+            self.kernel, self.stride, self.pad, self.clamp
         )])
     }
 
@@ -193,7 +242,9 @@ impl EvalOp for DepthwiseConv {
         let rank = shape.len();
         shape[rank - 2] = ho;
         shape[rank - 1] = wo;
-        let mut output = Tensor::zero::<f32>(&shape)?;
+        // SAFETY: every element is written below (each plane's `dst` row by
+        // row, all `ho` rows of `wo` points).
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&shape)? };
         {
             let xv = input.try_as_plain_ram()?;
             let x = xv.as_slice::<f32>()?;
@@ -311,6 +362,8 @@ struct Geometry {
     /// Length of a phase: one row more than its height, so that the runs of
     /// the last taps stay inside.
     phase_len: usize,
+    /// Applied to every output point.
+    clamp: Option<(f32, f32)>,
 }
 
 impl Geometry {
@@ -332,6 +385,7 @@ impl Geometry {
             wo,
             wq,
             phase_len: (hq + 1) * wq,
+            clamp: op.clamp,
         }
     }
 
@@ -345,7 +399,9 @@ impl Geometry {
     }
 }
 
-/// One channel: `dst` (`ho * wo`) from `src` (`h * w`).
+/// One channel: `dst` (`ho * wo`) from `src` (`h * w`). `scratch` is
+/// [`Geometry::scratch_len`] long, zeroed before the first plane and handed
+/// unchanged from one plane to the next.
 fn run_plane(
     g: &Geometry,
     src: &[f32],
@@ -385,8 +441,9 @@ fn run_plane_any(
     bias: f32,
     scratch: &mut [f32],
 ) {
+    // The scratch starts zeroed and every plane writes the same cells (the
+    // photo's pixels): the padding stays zero from one plane to the next.
     let (phases, wide) = scratch.split_at_mut(g.sy * g.sx * g.phase_len);
-    phases.fill(0.0);
     for (y, row) in src.chunks_exact(g.w).enumerate() {
         let py = y + g.pt;
         let at = (py % g.sy) * g.sx * g.phase_len + (py / g.sy) * g.wq;
@@ -460,8 +517,14 @@ fn run_plane_any(
             *o += t * v;
         }
     }
-    for (out, row) in dst.chunks_exact_mut(g.wo).zip(wide.chunks_exact(g.wq)) {
-        out.copy_from_slice(&row[..g.wo]);
+    let rows = dst.chunks_exact_mut(g.wo).zip(wide.chunks_exact(g.wq));
+    match g.clamp {
+        None => rows.for_each(|(out, row)| out.copy_from_slice(&row[..g.wo])),
+        Some((lo, hi)) => rows.for_each(|(out, row)| {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = v.max(lo).min(hi);
+            }
+        }),
     }
 }
 
@@ -534,7 +597,10 @@ mod tests {
             (9, 13, 3, 3, (1, 0, 2, 1)),
             (5, 6, 1, 1, (0, 0, 0, 0)),
         ];
-        for (h, w, k, s, pad) in cases {
+        for ((h, w, k, s, pad), clamp) in cases
+            .into_iter()
+            .flat_map(|c| [(c, None), (c, Some((-0.25f32, 0.5f32)))])
+        {
             let op = DepthwiseConv {
                 has_n: false,
                 kernel: (k, k),
@@ -549,6 +615,7 @@ mod tests {
                 bias: Tensor::from_shape(&[2], &[noise(&mut seed), noise(&mut seed)])
                     .unwrap()
                     .into_arc_tensor(),
+                clamp,
             };
             let x: Vec<f32> = (0..2 * h * w).map(|_| noise(&mut seed)).collect();
             let input = Tensor::from_shape(&[2, h, w], &x).unwrap();
@@ -570,13 +637,17 @@ mod tests {
                     (pad.0, pad.2),
                     (ho, wo),
                 );
+                let want: Vec<f32> = match clamp {
+                    None => want,
+                    Some((lo, hi)) => want.iter().map(|v| v.max(lo).min(hi)).collect(),
+                };
                 let got = &got[ch * ho * wo..(ch + 1) * ho * wo];
                 // Same arithmetic in the same order: equal, up to the sign of
                 // a zero (a tap over the padding adds w * 0).
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         g == w,
-                        "{h}x{w} k{k} s{s} {pad:?}, channel {ch}, point {i}: {g} vs {w}"
+                        "{h}x{w} k{k} s{s} {pad:?} {clamp:?}, channel {ch}, point {i}: {g} vs {w}"
                     );
                 }
             }
@@ -593,6 +664,7 @@ mod tests {
             weights: Tensor::from_shape(&[1, 9], &[0f32, 0., 0., 0., 1., 0., 0., 0., 0.])
                 .unwrap()
                 .into_arc_tensor(),
+            clamp: None,
             bias: Tensor::from_shape(&[1], &[0.5f32])
                 .unwrap()
                 .into_arc_tensor(),
