@@ -7,12 +7,17 @@ use image::{ImageFormat, RgbImage};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Where a test process keeps its own files: under cargo's `target/tmp`, so
+/// that they do not pile up in the system's temporary folder.
+fn scratch() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
 /// The binary, with its default cache in a folder of this test process (so
 /// that tests never touch the user's cache or each other's).
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_neardup"));
-    let cache_home =
-        std::env::temp_dir().join(format!("neardup-test-cache-{}", std::process::id()));
+    let cache_home = scratch().join(format!("neardup-test-cache-{}", std::process::id()));
     c.env("XDG_CACHE_HOME", cache_home);
     // The key that seals a scan's roots: this test process's, never the user's.
     c.env("NEARDUP_SEAL_KEY", seal_key());
@@ -21,7 +26,7 @@ pub fn bin() -> Command {
 
 /// The seal key file of this test process (scan and apply agree on it).
 pub fn seal_key() -> PathBuf {
-    std::env::temp_dir().join(format!("neardup-test-seal-{}.key", std::process::id()))
+    scratch().join(format!("neardup-test-seal-{}.key", std::process::id()))
 }
 
 pub fn repo() -> PathBuf {
