@@ -260,7 +260,13 @@ impl EvalOp for DepthwiseConv {
             for (plane, (src, dst)) in planes.enumerate() {
                 let ch = plane % c;
                 let taps = &weights[ch * geo.taps()..(ch + 1) * geo.taps()];
-                run_plane(&geo, src, dst, taps, bias[ch], &mut scratch);
+                let plane = Plane {
+                    src,
+                    dst,
+                    taps,
+                    bias: bias[ch],
+                };
+                run_plane(&geo, plane, &mut scratch);
             }
             debug_assert_eq!(out.len(), n * c * ho * wo);
         }
@@ -399,48 +405,41 @@ impl Geometry {
     }
 }
 
-/// One channel: `dst` (`ho * wo`) from `src` (`h * w`). `scratch` is
-/// [`Geometry::scratch_len`] long, zeroed before the first plane and handed
-/// unchanged from one plane to the next.
-fn run_plane(
-    g: &Geometry,
-    src: &[f32],
-    dst: &mut [f32],
-    taps: &[f32],
+/// One channel's input plane (`h * w`), its output plane (`ho * wo`), its
+/// taps and its bias.
+struct Plane<'a> {
+    src: &'a [f32],
+    dst: &'a mut [f32],
+    taps: &'a [f32],
     bias: f32,
-    scratch: &mut [f32],
-) {
+}
+
+/// One channel. `scratch` is [`Geometry::scratch_len`] long, zeroed before
+/// the first plane and handed unchanged from one plane to the next.
+fn run_plane(g: &Geometry, plane: Plane, scratch: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the machine has AVX2.
-        return unsafe { run_plane_avx2(g, src, dst, taps, bias, scratch) };
+        return unsafe { run_plane_avx2(g, plane, scratch) };
     }
-    run_plane_any(g, src, dst, taps, bias, scratch)
+    run_plane_any(g, plane, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn run_plane_avx2(
-    g: &Geometry,
-    src: &[f32],
-    dst: &mut [f32],
-    taps: &[f32],
-    bias: f32,
-    scratch: &mut [f32],
-) {
-    run_plane_any(g, src, dst, taps, bias, scratch)
+fn run_plane_avx2(g: &Geometry, plane: Plane, scratch: &mut [f32]) {
+    run_plane_any(g, plane, scratch)
 }
 
 /// The plane's work, inlined into each instruction-set variant above.
 #[inline(always)]
-fn run_plane_any(
-    g: &Geometry,
-    src: &[f32],
-    dst: &mut [f32],
-    taps: &[f32],
-    bias: f32,
-    scratch: &mut [f32],
-) {
+fn run_plane_any(g: &Geometry, plane: Plane, scratch: &mut [f32]) {
+    let Plane {
+        src,
+        dst,
+        taps,
+        bias,
+    } = plane;
     // The scratch starts zeroed and every plane writes the same cells (the
     // photo's pixels): the padding stays zero from one plane to the next.
     let (phases, wide) = scratch.split_at_mut(g.sy * g.sx * g.phase_len);
