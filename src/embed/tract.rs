@@ -17,7 +17,7 @@ type Plan = Arc<TypedRunnableModel>;
 /// What runs the model's depthwise convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Depthwise {
-    /// neardup's operator (`depthwise.rs`): the default, 2× faster overall.
+    /// neardup's operator (`depthwise.rs`): the default, the model ~1.6× faster.
     Neardup,
     /// tract's own: to benchmark and test the default against.
     Tract,
@@ -113,7 +113,7 @@ impl Embedder {
 
     /// Time every node of the plan over `runs` runs of a fixed image on this
     /// thread, summed by operator (`per_node`: by node, with its shape and
-    /// settings). Most expensive first; the total per run last.
+    /// settings), most expensive first, and the model's whole time per run.
     pub fn profile(&self, runs: usize, per_node: bool) -> Result<(Vec<OpTime>, Duration)> {
         let ierr = |e: TractError| Error::Inference(format!("{e:#}"));
         let i = &self.sidecar.input;

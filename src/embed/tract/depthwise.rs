@@ -3,22 +3,23 @@
 //! EfficientNet-Lite0 is mostly depthwise and pointwise convolutions. tract
 //! 0.23.9 runs the pointwise ones through its AVX-512/FMA matrix kernels, but
 //! the depthwise ones through `DepthWise`, which splits every plane into
-//! "zones" by which taps fall inside the padding and walks each zone with a
-//! scalar loop on x86-64: half of the model's time, most of it overhead on the
+//! "zones" by which taps fall inside the padding and calls its vector kernel
+//! once per zone row: half of the model's time, most of it overhead on the
 //! small late planes (7×7 with a 5×5 kernel is 25 zones of 1 to 9 points).
 //!
 //! [`DepthwiseConv`] replaces every such `Conv` in the decluttered graph before
-//! tract optimises it. Per channel it copies the plane once into a zeroed,
-//! padded buffer (split by column phase when the stride is 2, so that every
-//! tap reads a contiguous row), then each output row is the bias plus one
-//! multiply-add per tap over the whole row: straight loops the compiler
-//! vectorises, with AVX2 where the machine has it.
+//! tract optimises it, with the ReLU6 after it fused. Per channel it copies the
+//! plane once into a zero-padded buffer split by stride phase ([`Geometry`]),
+//! so that for every tap the whole output plane is one contiguous run; it sums
+//! the taps over blocks of 32 points held in registers, with AVX2 where the
+//! machine has it, then copies the valid columns out.
 //!
 //! The arithmetic is tract's: per output point `sum = bias`, then `sum = sum +
 //! w * x` tap by tap in the kernel's row-major order, a multiply and an add,
 //! never a fused multiply-add. A tap over the padding adds `w * 0`, which
-//! tract skips; that can only turn a `-0` into `+0`. The model's feature maps
-//! come out bit-identical on real photos (tested in `embed::tract`).
+//! tract skips; that can only turn a `-0` into `+0`. The model's output comes
+//! out bit-identical on real photos (`tests/depthwise.rs` on the sample album;
+//! `examples/infer_profile --compare` on any folder).
 
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
