@@ -124,6 +124,23 @@ impl DepthwiseConv {
         Ok(((hp - kh) / self.stride.0 + 1, (wp - kw) / self.stride.1 + 1))
     }
 
+    /// The output shape for an input shape, whose channels must be the
+    /// operator's.
+    fn output_shape(&self, shape: &[usize]) -> TractResult<TVec<usize>> {
+        let (_, c, h, w) = self.dims(shape)?;
+        ensure!(
+            c == self.bias.len(),
+            "depthwise input has {c} channels, expected {}",
+            self.bias.len()
+        );
+        let (ho, wo) = self.output_hw(h, w)?;
+        let mut out: TVec<usize> = shape.into();
+        let rank = out.len();
+        out[rank - 2] = ho;
+        out[rank - 1] = wo;
+        Ok(out)
+    }
+
     /// `(n, c, h, w)` of an input shape.
     fn dims(&self, shape: &[usize]) -> TractResult<(usize, usize, usize, usize)> {
         match (self.has_n, shape) {
@@ -233,16 +250,8 @@ impl EvalOp for DepthwiseConv {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
         let (n, c, h, w) = self.dims(input.shape())?;
-        ensure!(
-            c == self.bias.len(),
-            "depthwise input has {c} channels, expected {}",
-            self.bias.len()
-        );
-        let (ho, wo) = self.output_hw(h, w)?;
-        let mut shape: TVec<usize> = input.shape().into();
-        let rank = shape.len();
-        shape[rank - 2] = ho;
-        shape[rank - 1] = wo;
+        let shape = self.output_shape(input.shape())?;
+        let (ho, wo) = (shape[shape.len() - 2], shape[shape.len() - 1]);
         // SAFETY: every element is written below (each plane's `dst` row by
         // row, all `ho` rows of `wo` points).
         let mut output = unsafe { Tensor::uninitialized::<f32>(&shape)? };
@@ -289,18 +298,7 @@ impl TypedOp for DepthwiseConv {
             .shape
             .as_concrete()
             .context("depthwise input shape must be known")?;
-        let (_, c, h, w) = self.dims(shape)?;
-        ensure!(
-            c == self.bias.len(),
-            "depthwise input has {c} channels, expected {}",
-            self.bias.len()
-        );
-        let (ho, wo) = self.output_hw(h, w)?;
-        let mut out: TVec<usize> = shape.into();
-        let rank = out.len();
-        out[rank - 2] = ho;
-        out[rank - 1] = wo;
-        Ok(tvec!(f32::fact(&*out)))
+        Ok(tvec!(f32::fact(&*self.output_shape(shape)?)))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
