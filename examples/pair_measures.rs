@@ -80,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         limits: opts.limits,
         cache: &cache,
         layouts: &embedded.layouts,
+        keypoints: None,
         embedder: &embedder,
         geometry: model.sidecar.geometry(),
         progress: &NoProgress,

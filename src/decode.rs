@@ -142,8 +142,29 @@ pub enum Need {
     Shorter(u32),
     /// The longer side must stay at least 15/16 of this long.
     Longer(u32),
+    /// Both: the shorter side at least the first, the longer at least 15/16
+    /// of the second.
+    Both(u32, u32),
     /// Every pixel.
     Full,
+}
+
+impl Need {
+    /// The numerator `n` of the JPEG scale `n/8` this asks of a photo whose
+    /// stored size is `w` × `h`.
+    fn numerator(self, w: u32, h: u32) -> u8 {
+        match self {
+            Need::Shorter(t) => jpeg::numerator_for(w.min(h), t),
+            // Within 15/16 of the target is close enough: a 12 MP photo
+            // (4000 x 3000) is read at 1/8 (500 px, upscaled to 512) instead
+            // of 1/4 (1000 px): a fifth of the geometric check's time.
+            Need::Longer(t) => jpeg::numerator_for(w.max(h), t * 15 / 16),
+            Need::Both(s, l) => Need::Shorter(s)
+                .numerator(w, h)
+                .max(Need::Longer(l).numerator(w, h)),
+            Need::Full => 8,
+        }
+    }
 }
 
 /// Pixels as a decoder produced them (stored orientation, maybe scaled).
@@ -156,9 +177,18 @@ struct Raw {
     full_h: u32,
     orientation: Orientation,
     format: Format,
+    /// The numerator `n` of the scale `n/8` it was decoded at (8: every
+    /// pixel, as for any format but JPEG).
+    scale: u8,
 }
 
 impl Raw {
+    /// Whether these are the pixels a decode for `need` gives: the same
+    /// scale (a decoder that reads every pixel gives them for any need).
+    fn serves(&self, need: Need) -> bool {
+        self.scale == 8 || self.scale == need.numerator(self.full_w, self.full_h)
+    }
+
     /// Full size as displayed.
     fn display_size(&self) -> (u32, u32) {
         if swaps_axes(self.orientation) {
@@ -200,6 +230,7 @@ fn decode_raw(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, SkipReaso
             full_h: d.height,
             orientation: Orientation::NoTransforms,
             format,
+            scale: 8,
         });
     }
     if format == Format::Jpeg {
@@ -282,22 +313,55 @@ impl Thumbnail {
     }
 }
 
-/// [`prepare`], and a thumbnail made from the same decoded pixels (the
-/// whole frame, not the model's crop) whose longer side is `long_side`.
-pub fn prepare_with_thumbnail(
+/// What one decode gives besides the model's input, when asked
+/// ([`prepare_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// A thumbnail whose longer side is this (see [`thumbnail`]).
+    pub thumbnail: Option<u32>,
+    /// The gray image of the geometric check whose longer side is this (see
+    /// [`prepare_gray`]), when these pixels are the ones it is made from.
+    pub gray: Option<u32>,
+}
+
+/// The model's input and the [`Extras`] asked for, from one decode.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub prepared: Prepared,
+    pub thumbnail: Option<Thumbnail>,
+    /// `None` when the photo was decoded at a smaller scale than the gray
+    /// image needs: [`prepare_gray`] decodes it again.
+    pub gray: Option<GrayImage>,
+}
+
+/// [`prepare`], and what `extras` asks for, made from the same decoded
+/// pixels: each is the same bytes as the function that makes it alone
+/// ([`thumbnail`], [`prepare_gray`]) gives.
+pub fn prepare_with(
     bytes: &[u8],
     geo: Geometry,
     limits: Limits,
-    long_side: u32,
-) -> Result<(Prepared, Thumbnail), SkipReason> {
+    extras: Extras,
+) -> Result<Decoded, SkipReason> {
     let raw = decode_raw(bytes, Need::Shorter(geo.shorter_side), limits)?;
-    let thumb = make_thumbnail(&raw, long_side)?;
-    Ok((finish_prepare(raw, geo)?, thumb))
+    let thumbnail = match extras.thumbnail {
+        Some(long_side) => Some(make_thumbnail(&raw, long_side)?),
+        None => None,
+    };
+    let gray = extras
+        .gray
+        .filter(|&long_side| raw.serves(gray_need(geo, long_side)))
+        .and_then(|long_side| make_gray(&raw, long_side).ok());
+    Ok(Decoded {
+        prepared: finish_prepare(raw, geo)?,
+        thumbnail,
+        gray,
+    })
 }
 
 /// A thumbnail alone. Decoded at the scale [`prepare`] uses for a model
 /// whose resize target is `shorter_side`, so that it is the same bytes as
-/// the one [`prepare_with_thumbnail`] made during a scan.
+/// the one [`prepare_with`] made during a scan.
 pub fn thumbnail(
     bytes: &[u8],
     shorter_side: u32,
@@ -344,11 +408,31 @@ pub struct GrayImage {
     pub pixels: Vec<u8>,
 }
 
+/// What the gray image of a model of input `geo` needs of a decode: the
+/// model's own need as well as the long side, so that the embed stage's
+/// decode serves it whenever it is large enough.
+fn gray_need(geo: Geometry, long_side: u32) -> Need {
+    Need::Both(geo.shorter_side, long_side)
+}
+
 /// Decode `bytes` to gray (ITU-R 601 luma), resized (up or down) so that
 /// the longer side is `long_side`, EXIF orientation applied: the input of
-/// the geometric check.
-pub fn prepare_gray(bytes: &[u8], long_side: u32, limits: Limits) -> Result<GrayImage, SkipReason> {
-    let raw = decode_raw(bytes, Need::Longer(long_side), limits)?;
+/// the geometric check. Decoded at the scale that covers both `long_side`
+/// and the input of the model `geo` ([`Need::Both`]), so that a scan's
+/// embed stage makes the same image from its own decode ([`prepare_with`]).
+pub fn prepare_gray(
+    bytes: &[u8],
+    geo: Geometry,
+    long_side: u32,
+    limits: Limits,
+) -> Result<GrayImage, SkipReason> {
+    make_gray(
+        &decode_raw(bytes, gray_need(geo, long_side), limits)?,
+        long_side,
+    )
+}
+
+fn make_gray(raw: &Raw, long_side: u32) -> Result<GrayImage, SkipReason> {
     let gray: Vec<u8> = raw
         .rgb
         .chunks_exact(3)
@@ -433,14 +517,7 @@ fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, J
     let decoded = jpeg::decode(bytes, |head| {
         let (w, h) = (head.width, head.height);
         check_size(w as u64, h as u64, limits)?;
-        let n = match need {
-            Need::Shorter(t) => jpeg::numerator_for(w.min(h), t),
-            // Within 15/16 of the target is close enough: a 12 MP photo
-            // (4000 x 3000) is read at 1/8 (500 px, upscaled to 512) instead
-            // of 1/4 (1000 px): a fifth of the geometric check's time.
-            Need::Longer(t) => jpeg::numerator_for(w.max(h), t * 15 / 16),
-            Need::Full => 8,
-        };
+        let n = need.numerator(w, h);
         // The output at that scale, held whole (twice for a full decode,
         // which may be turned upright), and the coefficients of a
         // progressive JPEG, which libjpeg keeps at any scale.
@@ -474,6 +551,8 @@ fn decode_jpeg_scaled(bytes: &[u8], need: Need, limits: Limits) -> Result<Raw, J
         full_h: decoded.full_height,
         orientation,
         format: Format::Jpeg,
+        // What the header callback above chose from the same size.
+        scale: need.numerator(decoded.full_width, decoded.full_height),
     })
 }
 
@@ -542,6 +621,7 @@ fn decode_generic(
         full_h: h,
         orientation,
         format,
+        scale: 8,
     })
 }
 
@@ -748,7 +828,7 @@ mod tests {
         let img = gradient(1000, 600);
         let png = encode(&img, ImageFormat::Png);
         let bmp = encode(&img, ImageFormat::Bmp);
-        let g = prepare_gray(&png, 512, Limits::default()).unwrap();
+        let g = prepare_gray(&png, GEO, 512, Limits::default()).unwrap();
         assert_eq!((g.width, g.height, g.pixels.len()), (512, 307, 512 * 307));
         // Same pixels in two formats: same hash; a one-pixel change: another.
         let (a, b) = (
@@ -765,6 +845,7 @@ mod tests {
         // A small JPEG is upscaled to the long side.
         let small = prepare_gray(
             &encode(&gradient(200, 100), ImageFormat::Jpeg),
+            GEO,
             512,
             Limits::default(),
         )
@@ -841,6 +922,52 @@ mod tests {
     }
 
     #[test]
+    fn the_gray_image_comes_from_the_embed_decode_when_its_scale_serves() {
+        const MODEL: Geometry = Geometry {
+            shorter_side: 224,
+            width: 224,
+            height: 224,
+        };
+        let l = Limits::default();
+        let extras = Extras {
+            thumbnail: None,
+            gray: Some(512),
+        };
+        // 2000 x 1500, stored sideways: the model's 1/4 (375 px shorter
+        // side) leaves 500 px on the longer side, within 15/16 of 512, the
+        // scale the gray image asks for too: the same bytes from one decode.
+        let mut sideways = encode(
+            &image::imageops::rotate90(&gradient(2000, 1500)),
+            ImageFormat::Jpeg,
+        );
+        insert_exif_orientation(&mut sideways, 6);
+        let d = prepare_with(&sideways, MODEL, l, extras).unwrap();
+        let alone = prepare_gray(&sideways, MODEL, 512, l).unwrap();
+        assert_eq!((alone.width, alone.height), (512, 384));
+        assert_eq!(d.gray.as_ref(), Some(&alone));
+        // 1800 x 1200: the model's 1/4 gives 450 px, too few; the gray image
+        // is decoded again at 1/2.
+        let small = encode(&gradient(1800, 1200), ImageFormat::Jpeg);
+        assert!(prepare_with(&small, MODEL, l, extras)
+            .unwrap()
+            .gray
+            .is_none());
+        let again = prepare_gray(&small, MODEL, 512, l).unwrap();
+        assert_eq!((again.width, again.height), (512, 341));
+        // Formats read whole serve any need.
+        let png = encode(&gradient(900, 300), ImageFormat::Png);
+        let d = prepare_with(&png, MODEL, l, extras).unwrap();
+        assert_eq!(d.gray, Some(prepare_gray(&png, MODEL, 512, l).unwrap()));
+        // A model that needs more than the gray image: its scale is used.
+        let wide = Geometry {
+            shorter_side: 700,
+            ..MODEL
+        };
+        let d = prepare_with(&small, wide, l, extras).unwrap();
+        assert_eq!(d.gray, Some(prepare_gray(&small, wide, 512, l).unwrap()));
+    }
+
+    #[test]
     fn thumbnail_shows_the_whole_frame_upright_from_the_same_decode() {
         // Stored sideways with EXIF "rotate 90 clockwise": the thumbnail is
         // upright, whole (not the model's square crop) and the longer side fits.
@@ -851,7 +978,13 @@ mod tests {
             shorter_side: 256,
             ..GEO
         };
-        let (p, t) = prepare_with_thumbnail(&jpeg, geo, Limits::default(), 256).unwrap();
+        let extras = Extras {
+            thumbnail: Some(256),
+            gray: None,
+        };
+        let d = prepare_with(&jpeg, geo, Limits::default(), extras).unwrap();
+        let (p, t) = (d.prepared, d.thumbnail.unwrap());
+        assert!(d.gray.is_none());
         assert_eq!((p.width, p.height), (1200, 400));
         assert_eq!((t.width, t.height), (256, 85));
         let img = image::load_from_memory(&t.jpeg).unwrap().into_rgb8();

@@ -75,6 +75,19 @@ impl Embed for LazyEmbedder<'_> {
     }
 }
 
+/// Takes the gray image of each photo the embed stage decodes and embeds,
+/// when that decode serves it ([`decode::Extras::gray`]): the verify stage
+/// makes its keypoints from it instead of decoding the photo again.
+pub trait GraySink: Sync {
+    /// The longer side of the gray images it takes.
+    fn long_side(&self) -> u32;
+    /// Whether it takes the gray image of a file this long (one that is
+    /// cheap to decode again may not be worth holding).
+    fn wants(&self, file_bytes: u64) -> bool;
+    /// The gray image of the photo of this content.
+    fn put(&self, content: &str, gray: &decode::GrayImage);
+}
+
 /// A photo that was embedded.
 #[derive(Debug, Clone)]
 pub struct Photo {
@@ -100,6 +113,8 @@ pub struct Embedded {
     /// Seconds spent decoding and embedding, summed over threads.
     pub decode_thread_s: f64,
     pub embed_thread_s: f64,
+    /// Seconds spent making keypoints for the `grays` sink, summed over threads.
+    pub keypoints_thread_s: f64,
     /// The thumbnails made while decoding, with [`EmbedOptions::thumbnails`].
     pub thumbs: Option<Spool>,
     /// Where things are in each photo, for the verify stage.
@@ -124,11 +139,13 @@ enum Outcome {
 }
 
 /// Decode and embed every walked file (the embed stage), the cache first.
+/// Each photo decoded here is offered to `grays`, if given.
 pub fn embed(
     walked: WalkOutput,
     opts: EmbedOptions,
     embedder: &dyn Embed,
     cache: &Cache,
+    grays: Option<&dyn GraySink>,
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Embedded> {
@@ -137,6 +154,7 @@ pub fn embed(
     let geo = opts.geometry;
     let decode_ns = AtomicU64::new(0);
     let embed_ns = AtomicU64::new(0);
+    let keypoints_ns = AtomicU64::new(0);
     let spool = if opts.thumbnails { Spool::new() } else { None };
     let layout_kind = layout::fact_kind(cache);
     let outcomes: Vec<Outcome> = walked
@@ -213,27 +231,29 @@ pub fn embed(
                     None,
                 ));
             }
-            // With thumbnails wanted, they come from the same decoded pixels.
-            let prepared = match &spool {
-                Some(spool) => decode::prepare_with_thumbnail(
-                    &bytes,
-                    geo,
-                    opts.limits,
-                    decode::THUMB_LONG_SIDE,
-                )
-                .map(|(p, t)| {
-                    spool.put(&content, &t);
-                    cache.put_fact(thumbs::FACT_KIND, &content, t.to_bytes());
-                    p
-                }),
-                None => decode::prepare(&bytes, geo, opts.limits),
+            // Thumbnails and gray images, when wanted, come from the same
+            // decoded pixels.
+            let extras = decode::Extras {
+                thumbnail: spool.as_ref().map(|_| decode::THUMB_LONG_SIDE),
+                gray: grays
+                    .filter(|g| g.wants(bytes.len() as u64))
+                    .map(|g| g.long_side()),
             };
+            let prepared = decode::prepare_with(&bytes, geo, opts.limits, extras).inspect(|d| {
+                if let (Some(spool), Some(t)) = (&spool, &d.thumbnail) {
+                    spool.put(&content, t);
+                    cache.put_fact(thumbs::FACT_KIND, &content, t.to_bytes());
+                }
+            });
             drop(bytes);
             let t1 = Instant::now();
             decode_ns.fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
+            let mut keypoints = Duration::ZERO;
             let outcome = match prepared {
                 Err(reason) => Outcome::Skip(file.path.clone(), reason),
-                Ok(p) => match embedder.ready() {
+                Ok(decode::Decoded {
+                    prepared: p, gray, ..
+                }) => match embedder.ready() {
                     Err(e) => Outcome::Fatal(e),
                     Ok(()) => match embedder.embed_with_layout(&p.rgb) {
                         Ok((v, layout)) => {
@@ -248,6 +268,11 @@ pub fn embed(
                             };
                             cache.put(&content, entry.clone());
                             cache.put_file(&file.path, file.bytes, file.mtime_ns, &content);
+                            if let (Some(sink), Some(g)) = (grays, &gray) {
+                                let tk = Instant::now();
+                                sink.put(&content, g);
+                                keypoints = tk.elapsed();
+                            }
                             Outcome::Photo(photo(&entry, content, m), entry.vector, layout)
                         }
                         Err(e) => Outcome::Skip(
@@ -257,7 +282,9 @@ pub fn embed(
                     },
                 },
             };
-            embed_ns.fetch_add(t1.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let embedding = t1.elapsed().saturating_sub(keypoints);
+            embed_ns.fetch_add(embedding.as_nanos() as u64, Ordering::Relaxed);
+            keypoints_ns.fetch_add(keypoints.as_nanos() as u64, Ordering::Relaxed);
             if let Outcome::Skip(path, reason) = &outcome {
                 progress.skipped(path, reason);
             }
@@ -317,6 +344,7 @@ pub fn embed(
         files_seen,
         decode_thread_s: decode_ns.into_inner() as f64 / 1e9,
         embed_thread_s: embed_ns.into_inner() as f64 / 1e9,
+        keypoints_thread_s: keypoints_ns.into_inner() as f64 / 1e9,
         thumbs: spool,
         layouts: Layouts::new(layouts),
     })

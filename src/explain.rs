@@ -149,7 +149,7 @@ pub fn explain_with(
         thumbnails: false,
     };
     let cache = Cache::disabled();
-    let embedded = embed::embed(walked, eopts, embedder, &cache, &NoProgress, &cancel)?;
+    let embedded = embed::embed(walked, eopts, embedder, &cache, None, &NoProgress, &cancel)?;
     refuse_skipped(&embedded.skipped)?;
     let (photos, vectors) = (&embedded.photos, &embedded.vectors);
     let direct = ScoredPair {
@@ -164,6 +164,7 @@ pub fn explain_with(
         limits: opts.limits,
         cache: &cache,
         layouts: &embedded.layouts,
+        keypoints: None,
         embedder,
         geometry,
         progress: &NoProgress,

@@ -141,8 +141,13 @@ pub fn scan_with(
 
     // 2. Decode and embed every photo, cache first.
     let t = stage(Stage::Embed, Some(walked.files.len() as u64));
+    // In mode similar nearly every photo is checked geometrically: its
+    // keypoints are made from this decode instead of a second one.
     let eopts = embed_options(opts, model);
-    let embedded = embed::embed(walked, eopts, embedder, &cache, progress, cancel)?;
+    let keypoints = (rules.mode == Mode::Similar)
+        .then(|| verify::Keypoints::new(&rules, verify::KEYPOINT_BUDGET));
+    let grays = keypoints.as_ref().map(|k| k as &dyn embed::GraySink);
+    let embedded = embed::embed(walked, eopts, embedder, &cache, grays, progress, cancel)?;
     let embed_s = t.finish();
     let (photos, vectors) = (&embedded.photos, &embedded.vectors);
 
@@ -180,6 +185,7 @@ pub fn scan_with(
         limits: opts.limits,
         cache: &cache,
         layouts: &embedded.layouts,
+        keypoints: keypoints.as_ref(),
         embedder,
         geometry,
         progress,
@@ -223,6 +229,7 @@ pub fn scan_with(
         decode_embed: seconds(embed_s),
         decode_thread: report::round6(embedded.decode_thread_s),
         embed_thread: report::round6(embedded.embed_thread_s),
+        keypoints_thread: report::round6(embedded.keypoints_thread_s),
         index: seconds(index_s),
         verify: seconds(verify_s),
         group: seconds(group_s),
@@ -329,7 +336,7 @@ pub fn walk_and_embed(
     progress.finish(Stage::Walk);
     progress.start(Stage::Embed, Some(walked.files.len() as u64));
     let eopts = embed_options(opts, embedder.model());
-    let embedded = embed::embed(walked, eopts, embedder, cache, progress, cancel)?;
+    let embedded = embed::embed(walked, eopts, embedder, cache, None, progress, cancel)?;
     progress.finish(Stage::Embed);
     Ok(embedded)
 }

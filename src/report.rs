@@ -226,8 +226,9 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Wall-clock seconds per stage; `decode_thread` and `embed_thread` are the
-/// time summed over worker threads (they run interleaved).
+/// Wall-clock seconds per stage; `decode_thread`, `embed_thread` and
+/// `keypoints_thread` are the time summed over worker threads (they run
+/// interleaved).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     pub walk: f64,
@@ -235,6 +236,9 @@ pub struct Timings {
     pub decode_embed: f64,
     pub decode_thread: f64,
     pub embed_thread: f64,
+    /// The geometric check's keypoints made from the embed stage's decode.
+    #[serde(default)]
+    pub keypoints_thread: f64,
     pub index: f64,
     pub verify: f64,
     pub group: f64,

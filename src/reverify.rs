@@ -33,6 +33,7 @@ use crate::model::ModelSource;
 use crate::photo::Format;
 use crate::report::{Member, Report};
 use crate::verify::decide::{self, Evidence, Label, Mode, Rules};
+use crate::verify::keypoints;
 use std::path::{Path, PathBuf};
 
 /// How much evidence a couple needs, from the cheapest to the dearest.
@@ -133,21 +134,17 @@ impl Facts {
 
     /// ORB features of the reduced photo, as the scan's geometric check
     /// computes them.
-    fn features(&mut self, rules: &Rules, limits: Limits) -> Result<&geometry::Features, String> {
+    fn features(
+        &mut self,
+        rules: &Rules,
+        geo: Geometry,
+        limits: Limits,
+    ) -> Result<&geometry::Features, String> {
         if self.features.is_none() {
             let path = self.path.display().to_string();
-            let g = decode::prepare_gray(self.bytes()?, rules.geo_long_side, limits)
+            let f = keypoints::decode_features(self.bytes()?, rules, geo, limits)
                 .map_err(|r| format!("cannot decode {path}: {}", r.message))?;
-            let params = geometry::OrbParams {
-                n_features: rules.geo_features,
-                ..Default::default()
-            };
-            let gray = geometry::Gray {
-                width: g.width,
-                height: g.height,
-                pixels: &g.pixels,
-            };
-            self.features = Some(geometry::orb(&gray, &params));
+            self.features = Some(f);
         }
         Ok(self.features.as_ref().expect("set above"))
     }
@@ -323,6 +320,7 @@ impl<'a> Verifier<'a> {
         // 3. The embedding distance, with the plan's model.
         let t = rules.threshold;
         let model = self.model().map_err(|e| format!("cannot verify: {e}"))?;
+        let geo = model.geo;
         let (kv, kflip) = kf.vectors(model, limits, mirror)?;
         let (mv, mflip) = mf.vectors(model, limits, mirror)?;
         let mut distance = cosine_distance(kv, mv);
@@ -361,7 +359,7 @@ impl<'a> Verifier<'a> {
                 rules.geo_radius
             ));
         }
-        let inliers = inliers(kf, keeper, mf, member, &rules, limits)?;
+        let inliers = inliers(kf, keeper, mf, member, &rules, geo, limits)?;
         let ev = Evidence {
             inliers: Some(inliers),
             ..none
@@ -385,10 +383,11 @@ fn inliers(
     mf: &mut Facts,
     member: &Member,
     rules: &Rules,
+    geo: Geometry,
     limits: Limits,
 ) -> Result<u32, String> {
-    let fk = kf.features(rules, limits)?.clone();
-    let fm = mf.features(rules, limits)?;
+    let fk = kf.features(rules, geo, limits)?.clone();
+    let fm = mf.features(rules, geo, limits)?;
     let content = |m: &Member| m.content.clone().unwrap_or_default();
     let keeper_first = Path::new(&keeper.path) <= Path::new(&member.path);
     let (a, b, key) = if keeper_first {

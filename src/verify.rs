@@ -6,10 +6,12 @@
 
 pub mod decide;
 mod geometric;
+pub(crate) mod keypoints;
 mod mirror;
 pub(crate) mod pixels;
 
 pub use decide::{Evidence, Judged, Label, Mode, Rules};
+pub use keypoints::{Keypoints, KEYPOINT_BUDGET};
 
 use crate::cache::Cache;
 use crate::decode::{Geometry, Limits};
@@ -34,6 +36,9 @@ pub struct Context<'a> {
     /// layout missing from them and from the cache (a damaged row) is
     /// computed again with `embedder` from the photo decoded to `geometry`.
     pub layouts: &'a Layouts,
+    /// Keypoints the embed stage made from its own decode, taken before any
+    /// photo is decoded again for them.
+    pub keypoints: Option<&'a Keypoints>,
     pub embedder: &'a dyn Embed,
     pub geometry: Geometry,
     pub progress: &'a dyn Progress,
@@ -153,6 +158,7 @@ pub fn measure(
         limits,
         cache,
         layouts: _,
+        keypoints: _,
         embedder: _,
         geometry: _,
         progress,

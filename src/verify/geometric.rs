@@ -3,7 +3,7 @@
 //! decode); then, for the pairs that measure does not settle, ORB features
 //! of a reduced gray decode of each photo and a RANSAC homography.
 
-use super::{photos_in, Context};
+use super::{keypoints, photos_in, Context};
 use crate::decode;
 use crate::error::Result;
 use crate::geometry::{self, Coverage, Match};
@@ -22,7 +22,9 @@ use std::sync::atomic::Ordering;
 ///    names its fingerprint).
 /// 7: ... and the frame distance (a pair whose frame distance settles it
 ///    keeps no fit).
-const GEOMETRY_VERSION: u32 = 7;
+/// 8: the gray image is decoded at a scale that serves the model's input
+///    too (the larger of the two), so that the embed stage's decode gives it.
+const GEOMETRY_VERSION: u32 = 8;
 
 /// What the verify stage measured of a pair its pictures are asked about.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,6 +143,7 @@ pub(crate) fn geometric_check(
         limits,
         cache,
         layouts,
+        keypoints,
         embedder,
         geometry: input,
         progress,
@@ -230,20 +233,14 @@ pub(crate) fn geometric_check(
 
     // Then the keypoints, for the pairs that the frames did not settle.
     let needed = photos_in(fits.iter().map(|&(pair, _)| pair));
-    let params = geometry::OrbParams {
-        n_features: rules.geo_features,
-        ..Default::default()
-    };
     let features: HashMap<u32, geometry::Features> =
         per_photo(cx, "features of photos", &needed, |i| {
+            let content = &photos[i as usize].content;
+            if let Some(f) = keypoints.and_then(|k| k.take(content)) {
+                return Some(f);
+            }
             let bytes = reread.bytes(i).ok()?;
-            let g = decode::prepare_gray(&bytes, rules.geo_long_side, limits).ok()?;
-            let gray = geometry::Gray {
-                width: g.width,
-                height: g.height,
-                pixels: &g.pixels,
-            };
-            Some(geometry::orb(&gray, &params))
+            keypoints::decode_features(&bytes, rules, input, limits).ok()
         })?;
     let empty = geometry::Features::default();
     let ticks = Ticks::step(progress, "geometric checks", fits.len());
