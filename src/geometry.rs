@@ -29,6 +29,9 @@
 
 use std::f64::consts::PI;
 
+mod nearest;
+use nearest::Kernel;
+
 /// A gray image, row-major, one byte per pixel.
 ///
 /// `pixels` holds at least `width * height` bytes; row `y` starts at
@@ -690,91 +693,27 @@ pub fn orb(img: &Gray, p: &OrbParams) -> Features {
 // Matching
 // ---------------------------------------------------------------------------
 
-/// Hamming distance between two descriptors.
-#[inline(always)]
-fn hamming(a: &[u64; 4], b: &[u64; 4]) -> u32 {
-    (a[0] ^ b[0]).count_ones()
-        + (a[1] ^ b[1]).count_ones()
-        + (a[2] ^ b[2]).count_ones()
-        + (a[3] ^ b[3]).count_ones()
-}
-
-/// The Hamming distance of `a` to each descriptor of `b`, into `out`.
-#[inline(always)]
-fn distances_body(a: &[u64; 4], b: &[[u64; 4]], out: &mut [u32]) {
-    for (o, d) in out.iter_mut().zip(b) {
-        *o = hamming(a, d);
-    }
-}
-
-/// [`distances_body`] with the CPU's popcount instruction (the baseline
-/// x86-64 target counts bits with a dozen shifts and masks: twice as slow).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-fn distances_popcnt(a: &[u64; 4], b: &[[u64; 4]], out: &mut [u32]) {
-    distances_body(a, b, out)
-}
-
-/// The Hamming distances of `a` to every descriptor of `b` (the same
-/// integers on any CPU).
-fn distances(a: &[u64; 4], b: &[[u64; 4]], out: &mut [u32], native: bool) {
-    #[cfg(target_arch = "x86_64")]
-    if native {
-        // SAFETY: `native` is only true when the CPU has the instruction
-        // ([`has_popcnt`]).
-        return unsafe { distances_popcnt(a, b, out) };
-    }
-    let _ = native;
-    distances_body(a, b, out)
-}
-
-/// Whether this CPU counts bits in one instruction.
-fn has_popcnt() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("popcnt")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// Brute-force 2-NN matching a -> b with Lowe's ratio test
 /// (`best < ratio * second`); returns `(index in a, index in b)` pairs.
 fn ratio_matches(a: &[[u64; 4]], b: &[[u64; 4]], ratio: f32) -> Vec<(usize, usize)> {
-    ratio_matches_with(a, b, ratio, has_popcnt())
+    ratio_matches_with(a, b, ratio, Kernel::native())
 }
 
 fn ratio_matches_with(
     a: &[[u64; 4]],
     b: &[[u64; 4]],
     ratio: f32,
-    native: bool,
+    kernel: Kernel,
 ) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize, u32)> = Vec::new();
     if b.len() < 2 {
         return Vec::new();
     }
-    let mut dist = vec![0u32; b.len()];
-    for (i, da) in a.iter().enumerate() {
-        distances(da, b, &mut dist, native);
-        let (mut best, mut second, mut best_j) = (u32::MAX, u32::MAX, 0usize);
-        for (j, &d) in dist.iter().enumerate() {
-            if d < second {
-                if d < best {
-                    second = best;
-                    best = d;
-                    best_j = j;
-                } else {
-                    second = d;
-                }
-            }
-        }
-        if (best as f32) < ratio * second as f32 {
-            out.push((i, best_j, best));
-        }
-    }
+    let mut out: Vec<(usize, usize, u32)> = nearest::two_nearest(a, b, kernel)
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, (best, second, _))| (best as f32) < ratio * second as f32)
+        .map(|(i, (best, _, j))| (i, j, best))
+        .collect();
     // One match per point of `b` (the closest; ties: the lower index of
     // `a`): several points of `a` matched to one point of `b` would let an
     // accidental homography collect a cluster of inliers on unrelated photos.
@@ -1768,20 +1707,16 @@ mod tests {
     }
 
     #[test]
-    fn matching_gives_the_same_pairs_with_and_without_the_popcount_instruction() {
+    fn matching_gives_the_same_pairs_with_every_kernel() {
         let (_, f) = base();
         let other = texture(W, H, 9);
         let g = orb(&gray(W, H, &other), &OrbParams::default());
         for (a, b) in [(&f, &g), (&f, &f), (&g, &f)] {
             let (da, db) = (&a.descriptors, &b.descriptors);
-            let native = ratio_matches_with(da, db, 0.8, has_popcnt());
-            assert_eq!(native, ratio_matches_with(da, db, 0.8, false));
-            let mut x = vec![0; db.len()];
-            let mut y = vec![0; db.len()];
-            distances(&da[0], db, &mut x, has_popcnt());
-            distances(&da[0], db, &mut y, false);
-            assert_eq!(x, y);
-            assert_eq!(x[0], hamming(&da[0], &db[0]));
+            let portable = ratio_matches_with(da, db, 0.8, Kernel::Portable);
+            for k in Kernel::available() {
+                assert_eq!(ratio_matches_with(da, db, 0.8, k), portable, "{k:?}");
+            }
         }
         // Against itself, every matched point finds itself.
         let own = ratio_matches(&f.descriptors, &f.descriptors, 0.8);
@@ -1822,11 +1757,12 @@ mod tests {
         });
         let portable_ms = best_ms(&mut || {
             let (a, b) = (&f.descriptors, &g.descriptors);
-            std::hint::black_box(ratio_matches_with(a, b, 0.8, false));
+            std::hint::black_box(ratio_matches_with(a, b, 0.8, Kernel::Portable));
         });
         println!(
-            "matching without the popcount instruction {portable_ms:.2} ms ({:.2}x)",
-            portable_ms / match_ms
+            "matching with portable code {portable_ms:.2} ms ({:.2}x the {:?} kernel)",
+            portable_ms / match_ms,
+            Kernel::native()
         );
         let unrelated_ms = best_ms(&mut || {
             std::hint::black_box(inliers(&f, &g));
