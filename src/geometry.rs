@@ -1755,15 +1755,13 @@ mod tests {
         let match_ms = best_ms(&mut || {
             std::hint::black_box(ratio_matches(&f.descriptors, &g.descriptors, 0.8));
         });
-        let portable_ms = best_ms(&mut || {
-            let (a, b) = (&f.descriptors, &g.descriptors);
-            std::hint::black_box(ratio_matches_with(a, b, 0.8, Kernel::Portable));
-        });
-        println!(
-            "matching with portable code {portable_ms:.2} ms ({:.2}x the {:?} kernel)",
-            portable_ms / match_ms,
-            Kernel::native()
-        );
+        for k in Kernel::available() {
+            let ms = best_ms(&mut || {
+                let (a, b) = (&f.descriptors, &g.descriptors);
+                std::hint::black_box(ratio_matches_with(a, b, 0.8, k));
+            });
+            println!("matching with the {k:?} kernel {ms:.2} ms");
+        }
         let unrelated_ms = best_ms(&mut || {
             std::hint::black_box(inliers(&f, &g));
         });
