@@ -199,6 +199,8 @@ pub fn scan_with(
         centre,
     });
     let verified = verify::verify(&cx, indexed.near, mirror)?;
+    // The keypoints of photos no check needed go now, not after the report.
+    drop(keypoints);
     let verify_s = t.finish();
 
     // 5. Group: average linkage over the edges.
