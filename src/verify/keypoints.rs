@@ -1,6 +1,6 @@
 //! The keypoints of the geometric check: ORB features of a photo's reduced
 //! gray image ([`decode::prepare_gray`]). A cold scan makes them from the
-//! embed stage's own decode ([`Keypoints`], an [`embed::GraySink`]), so that
+//! embed stage's own decode ([`Keypoints`], an [`crate::embed::GraySink`]), so that
 //! the verify stage does not decode the same photo a second time; the
 //! photos it lacks (a warm scan, a photo decoded at too small a scale, the
 //! memory budget spent) are decoded again, and both ways give the same
