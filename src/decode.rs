@@ -258,10 +258,7 @@ pub fn mirror_rgb(rgb: &mut [u8], width: u32) {
 
 /// Decode `bytes` and reduce them to the model's input.
 pub fn prepare(bytes: &[u8], geo: Geometry, limits: Limits) -> Result<Prepared, SkipReason> {
-    finish_prepare(
-        decode_raw(bytes, Need::Shorter(geo.shorter_side), limits)?,
-        geo,
-    )
+    prepare_with(bytes, geo, limits, Extras::default()).map(|d| d.prepared)
 }
 
 fn finish_prepare(raw: Raw, geo: Geometry) -> Result<Prepared, SkipReason> {

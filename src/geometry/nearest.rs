@@ -20,36 +20,38 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
+    /// Whether this CPU runs the kernel.
+    fn runs(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        use std::arch::is_x86_feature_detected as has;
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Popcnt => has!("popcnt"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => has!("avx512f") && has!("avx512bw"),
+        }
+    }
+
+    /// Every kernel, from the slowest to the fastest.
+    const ALL: &[Kernel] = &[
+        Kernel::Portable,
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Popcnt,
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512,
+    ];
+
     /// The fastest this CPU runs.
     pub(crate) fn native() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f") && has!("avx512bw") {
-                return Kernel::Avx512;
-            }
-            if has!("popcnt") {
-                return Kernel::Popcnt;
-            }
-        }
-        Kernel::Portable
+        let fastest = Kernel::ALL.iter().rev().find(|k| k.runs());
+        fastest.copied().unwrap_or(Kernel::Portable)
     }
 
     /// Every kernel this CPU runs (for the tests).
     #[cfg(test)]
     pub(crate) fn available() -> Vec<Kernel> {
-        let mut v = vec![Kernel::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("popcnt") {
-                v.push(Kernel::Popcnt);
-            }
-            if has!("avx512f") && has!("avx512bw") {
-                v.push(Kernel::Avx512);
-            }
-        }
-        v
+        Kernel::ALL.iter().copied().filter(|k| k.runs()).collect()
     }
 }
 
