@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 mod admin;
 mod db;
+pub mod decisions;
 mod encoding;
 mod write;
 
@@ -78,7 +79,9 @@ const DATA_TABLES: &str = "
     CREATE TABLE IF NOT EXISTS files (path BLOB PRIMARY KEY, size INTEGER NOT NULL,
         mtime_ns INTEGER NOT NULL, content TEXT NOT NULL, sum BLOB NOT NULL) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS facts (kind TEXT NOT NULL, key TEXT NOT NULL,
-        value BLOB NOT NULL, sum BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;";
+        value BLOB NOT NULL, sum BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL, made TEXT NOT NULL, photos TEXT NOT NULL, sum BLOB NOT NULL);";
 
 /// The default location: the platform's cache folder (XDG on Linux).
 pub fn default_path() -> Option<PathBuf> {

@@ -12,6 +12,7 @@ pub mod apply;
 pub mod args;
 pub mod bars;
 pub mod cache;
+pub mod decide;
 pub mod exit;
 pub mod explain;
 pub mod formats;

@@ -85,14 +85,35 @@ pub const LINK_FRACTION: f64 = 0.5;
 /// The group stage: average linkage ([`average_linkage`]) over the edges
 /// (the pairs the verify stage judged), with the exact distances of the
 /// vectors; `tie_radius` as there.
+/// `apart`: pairs of photos that must not end up in one group (the user's
+/// decisions, [`crate::decisions::Decisions::apart`]).
 pub fn group(
     edges: &[ScoredPair],
+    apart: &[(u32, u32)],
     vectors: &Embeddings,
     fraction: f64,
     tie_radius: f32,
 ) -> Vec<Cluster> {
     let dist = |a: u32, b: u32| cosine_distance(vectors.row(a as usize), vectors.row(b as usize));
-    average_linkage(vectors.len(), edges, fraction, &dist, tie_radius)
+    let linkage = Linkage {
+        fraction,
+        dist: &dist,
+        tie_radius,
+        apart,
+    };
+    average_linkage(vectors.len(), edges, &linkage)
+}
+
+/// How [`average_linkage`] decides a merge.
+pub struct Linkage<'a> {
+    /// The share of cross pairs that must be edges.
+    pub fraction: f64,
+    /// The distance of two photos.
+    pub dist: &'a dyn Fn(u32, u32) -> f32,
+    /// A merge at exactly `fraction` needs every cross pair within this.
+    pub tie_radius: f32,
+    /// Pairs of photos never in one group.
+    pub apart: &'a [(u32, u32)],
 }
 
 /// Average-linkage groups of `n` photos linked by `edges`: edges in order of
@@ -100,15 +121,21 @@ pub fn group(
 /// number more than `fraction · |A| · |B|`, or exactly that many and every
 /// cross pair is within `tie_radius` by `dist`. (So a photo close to one of
 /// two members joins them only if it is not unrelated to the other: a line
-/// A~B~C of an unrelated A and C stays apart.) Only groups of two or more
-/// come out, sorted by first member; each keeps the edges inside it.
-pub fn average_linkage(
-    n: usize,
-    edges: &[ScoredPair],
-    fraction: f64,
-    dist: &dyn Fn(u32, u32) -> f32,
-    tie_radius: f32,
-) -> Vec<Cluster> {
+/// A~B~C of an unrelated A and C stays apart.) Two groups holding the two
+/// photos of an `apart` pair never merge. Only groups of two or more come
+/// out, sorted by first member; each keeps the edges inside it.
+pub fn average_linkage(n: usize, edges: &[ScoredPair], linkage: &Linkage) -> Vec<Cluster> {
+    let Linkage {
+        fraction,
+        dist,
+        tie_radius,
+        apart,
+    } = *linkage;
+    let mut kept_apart: Vec<Vec<u32>> = vec![Vec::new(); if apart.is_empty() { 0 } else { n }];
+    for &(a, b) in apart {
+        kept_apart[a as usize].push(b);
+        kept_apart[b as usize].push(a);
+    }
     let mut order: Vec<&ScoredPair> = edges.iter().collect();
     order.sort_by(|x, y| {
         x.distance
@@ -143,6 +170,15 @@ pub fn average_linkage(
                     .count()
             })
             .sum();
+        let forbidden = !kept_apart.is_empty()
+            && members[small as usize].iter().any(|&x| {
+                kept_apart[x as usize]
+                    .iter()
+                    .any(|&y| group[y as usize] == other)
+            });
+        if forbidden {
+            continue;
+        }
         let need = fraction * members[gi as usize].len() as f64 * members[gj as usize].len() as f64;
         let merge = links as f64 > need
             || (links as f64 >= need
@@ -235,11 +271,34 @@ mod tests {
         }
     }
 
+    fn linkage<'a>(dist: &'a dyn Fn(u32, u32) -> f32, apart: &'a [(u32, u32)]) -> Linkage<'a> {
+        Linkage {
+            fraction: LINK_FRACTION,
+            dist,
+            tie_radius: 0.5,
+            apart,
+        }
+    }
+
+    #[test]
+    fn photos_kept_apart_never_share_a_group_and_the_others_still_join() {
+        // Three copies, all edges; the user said 0 and 2 are not duplicates.
+        let edges = vec![p(0, 1, 0.01), p(0, 2, 0.05), p(1, 2, 0.02)];
+        let d = dist_of(&edges);
+        let g = average_linkage(3, &edges, &linkage(&d, &[]));
+        assert_eq!(g[0].members, vec![0, 1, 2]);
+        let g = average_linkage(3, &edges, &linkage(&d, &[(0, 2)]));
+        // 1 joins the closer of the two; 2 stays alone.
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].members, vec![0, 1]);
+        assert_eq!(g[0].pairs, vec![p(0, 1, 0.01)]);
+    }
+
     #[test]
     fn average_linkage_does_not_chain_a_line() {
         // A~B and B~C are close, A and C are unrelated: no group of three.
         let line = vec![p(0, 1, 0.10), p(1, 4, 0.12)];
-        let g = average_linkage(5, &line, LINK_FRACTION, &dist_of(&line), 0.5);
+        let g = average_linkage(5, &line, &linkage(&dist_of(&line), &[]));
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].members, vec![0, 1]);
         assert_eq!(g[0].pairs, vec![p(0, 1, 0.10)]);
@@ -248,7 +307,7 @@ mod tests {
         // When A and C are merely not close enough for an edge (0.3), the
         // middle photo may join them: half the cross pairs are edges.
         let near = vec![p(0, 1, 0.10), p(1, 2, 0.12)];
-        let g = average_linkage(3, &near, LINK_FRACTION, &dist_of(&near), 0.5);
+        let g = average_linkage(3, &near, &linkage(&dist_of(&near), &[]));
         assert_eq!(g[0].members, vec![0, 1, 2]);
     }
 
@@ -262,7 +321,7 @@ mod tests {
             p(1, 2, 0.03),
             p(1, 3, 0.08),
         ];
-        let g = average_linkage(5, &edges, LINK_FRACTION, &dist_of(&edges), 0.5);
+        let g = average_linkage(5, &edges, &linkage(&dist_of(&edges), &[]));
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].members, vec![0, 1, 2, 3]);
         assert_eq!(g[0].pairs.len(), 5);
@@ -280,9 +339,9 @@ mod tests {
         ];
         let e0 = edges.clone();
         let d = dist_of(&e0);
-        let a = average_linkage(10, &edges, LINK_FRACTION, &d, 0.5);
+        let a = average_linkage(10, &edges, &linkage(&d, &[]));
         edges.reverse();
-        assert_eq!(a, average_linkage(10, &edges, LINK_FRACTION, &d, 0.5));
+        assert_eq!(a, average_linkage(10, &edges, &linkage(&d, &[])));
         assert_eq!(
             a.iter().map(|c| c.members.clone()).collect::<Vec<_>>(),
             vec![vec![0, 2, 9], vec![4, 5, 8]]

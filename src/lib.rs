@@ -22,6 +22,7 @@
 
 pub mod apply;
 pub mod cache;
+pub mod decisions;
 pub mod decode;
 pub mod embed;
 pub mod error;

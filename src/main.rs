@@ -6,7 +6,7 @@ mod cli;
 use clap::Parser;
 use cli::args::{Cli, Command};
 use cli::exit::{self, ExitCode};
-use cli::{apply, cache, explain, formats, generate, report, scan};
+use cli::{apply, cache, decide, explain, formats, generate, report, scan};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -30,6 +30,7 @@ fn main() {
         Command::Undo(args) => apply::run_undo(args),
         Command::Report(args) => report::run(args),
         Command::Cache(cmd) => cache::run(cmd),
+        Command::Decide(cmd) => decide::run(cmd),
         Command::Formats(args) => formats::run(args),
         Command::Completions(args) => generate::run_completions(args),
         Command::Man => generate::run_man(),

@@ -3,6 +3,7 @@
 //! the progress of each stage are recorded here, not by the stages.
 
 use crate::cache::Cache;
+use crate::decisions::Decisions;
 use crate::decode::Limits;
 use crate::embed::{self, Embed, EmbedOptions, LazyEmbedder};
 use crate::error::{Error, Result};
@@ -60,6 +61,8 @@ pub struct ScanOptions {
     pub reference: Vec<PathBuf>,
     /// Make thumbnails of the photos in groups (for the HTML report).
     pub thumbnails: bool,
+    /// Group as if the cache held no decisions (`neardup decide`).
+    pub ignore_decisions: bool,
 }
 
 impl ScanOptions {
@@ -81,6 +84,7 @@ impl ScanOptions {
             keep: keep::complete(&[]),
             reference: Vec::new(),
             thumbnails: false,
+            ignore_decisions: false,
         }
     }
 }
@@ -150,6 +154,13 @@ pub fn scan_with(
     let embedded = embed::embed(walked, eopts, embedder, &cache, grays, progress, cancel)?;
     let embed_s = t.finish();
     let (photos, vectors) = (&embedded.photos, &embedded.vectors);
+    // The user's decisions ("not duplicates", "keep all") stored with the
+    // cache, honoured in the group stage.
+    let decisions = if opts.ignore_decisions {
+        Decisions::none()
+    } else {
+        Decisions::new(&cache.decisions(progress))
+    };
 
     // 3. Index: every vector hashed into the LSH tables planned for the
     // threshold; candidates verified by their exact distance as found; in
@@ -203,10 +214,18 @@ pub fn scan_with(
     drop(keypoints);
     let verify_s = t.finish();
 
-    // 5. Group: average linkage over the edges.
+    // 5. Group: average linkage over the edges the user's decisions leave.
     let t = Instant::now();
-    let edges = verified.edges();
-    let clusters = group::group(&edges, vectors, rules.link_fraction, rules.geo_radius);
+    // Two photos a decision holds are no edge, and never in one group.
+    let decided = decisions.apply(photos, verified.edges());
+    let apart = decisions.apart(photos);
+    let clusters = group::group(
+        &decided.edges,
+        &apart,
+        vectors,
+        rules.link_fraction,
+        rules.geo_radius,
+    );
     let group_s = t.elapsed();
 
     let thumbnails = match &embedded.thumbs {
@@ -245,6 +264,7 @@ pub fn scan_with(
         candidates: indexed.candidates,
         neighbours: indexed.neighbours,
         verified: &verified,
+        decided: &decided,
         clusters: &clusters,
         timings,
     });

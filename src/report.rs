@@ -33,10 +33,12 @@
 //!                              "geo_features", "ratio", "reproj_px", "ransac_iters",
 //!                              "link_fraction" },
 //!                   "hidden", "mirror", "roots": [..], "reference": [..],
-//!                   "keep": [criterion, ..], "roots_seal"? },
+//!                   "keep": [criterion, ..],
+//!                   "decisions"?: [ { "kind": "not-duplicates" | "keep-all",
+//!                                     "contents": [content, ..] } ], "roots_seal"? },
 //!   "stats":  { "files_seen", "photos_embedded", "files_skipped", "candidate_pairs",
 //!               "bucket_collisions", "verified_pairs", "geometric_checks",
-//!               "not_same_picture", "frame_settled", "neighbour_search"?: { "method": "exact" |
+//!               "not_same_picture", "frame_settled", "decided_pairs", "neighbour_search"?: { "method": "exact" |
 //!               "descent" | "update", "rounds", "neighbours", "radius", "distances",
 //!               "pairs" },
 //!               "groups", "photos_in_groups",
@@ -50,7 +52,7 @@
 //!                                "symlink"? } ],
 //!                 "pairs":   [ { "a", "b", "distance", "label", "inliers"?, "coverage"?,
 //!                                "regions"?, "frame"?, "mirrored"?, "raw_jpeg_pair"? } ],
-//!                 "keeper"?, "keeper_reason"? } ]
+//!                 "keeper"?, "keeper_reason"?, "decision"? } ]
 //! }
 //! ```
 //! - Distances are cosine distances `1 − cos` between the L2-normalised
@@ -164,6 +166,10 @@ pub struct Parameters {
     /// The keeper criteria, in order (`--keep`, completed with the defaults).
     #[serde(default)]
     pub keep: Vec<keep::Criterion>,
+    /// The user's decisions (`neardup decide`) that name two or more of the
+    /// scanned photos, by content: no pair within one of them is an edge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<crate::decisions::DecisionRule>,
     /// A keyed hash of `roots` and `reference` made by the scan with this
     /// user's secret (see `apply::seal_roots`): `apply` trusts the plan's
     /// roots only when it matches.
@@ -190,6 +196,9 @@ pub struct Stats {
     /// picture, so that the geometric check did not run for them.
     #[serde(default)]
     pub frame_settled: u64,
+    /// Edges the user's decisions removed (`parameters.decisions`).
+    #[serde(default)]
+    pub decided_pairs: u64,
     /// How each photo's nearest neighbours were found (mode `similar`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neighbour_search: Option<NeighbourSearch>,
@@ -266,6 +275,11 @@ pub struct Group {
     /// Why that member, in words (against the runner-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keeper_reason: Option<String>,
+    /// Never written by a scan: a user editing the plan sets it to
+    /// `"not-duplicates"` or `"keep-all"`; `neardup decide import` stores
+    /// it for every later scan, and `neardup apply` leaves the group alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<crate::decisions::DecisionKind>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -431,6 +445,7 @@ pub(crate) mod tests {
                 roots: vec!["album".into()],
                 reference: vec![],
                 keep: crate::keep::complete(&[]),
+                decisions: Vec::new(),
                 roots_seal: None,
             },
             stats: Stats {
@@ -443,6 +458,7 @@ pub(crate) mod tests {
                 geometric_checks: 0,
                 not_same_picture: 0,
                 frame_settled: 0,
+                decided_pairs: 0,
                 neighbour_search: None,
                 groups: 1,
                 photos_in_groups: 2,
@@ -498,6 +514,7 @@ pub(crate) mod tests {
                 }],
                 keeper: Some("album/a.jpg".into()),
                 keeper_reason: Some("more pixels (4000×3000 vs 400×300)".into()),
+                decision: None,
             }],
         }
     }

@@ -116,6 +116,10 @@ pub(super) fn validate(report: &Report, opts: &ApplyOptions) -> Result<Plan> {
     let mut seen: HashMap<PathBuf, u64> = HashMap::new();
     let mut groups = Vec::new();
     for g in &report.groups {
+        // The user decided this group is not to be acted on.
+        if g.decision.is_some() {
+            continue;
+        }
         let mut paths: Vec<&str> = g.members.iter().map(|m| m.path.as_str()).collect();
         let mut files: Vec<&str> = g.files.iter().map(String::as_str).collect();
         paths.sort_unstable();

@@ -39,6 +39,10 @@ pub enum Command {
     /// Inspect or clean the embedding cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Decisions that stick: photos that are not duplicates, or a group kept whole.
+    /// Stored in the cache by content; every later scan honours them.
+    #[command(subcommand)]
+    Decide(DecideCommand),
     /// List the file formats this build reads (HEIC/AVIF need the `heif` feature).
     Formats(FormatsArgs),
     /// Print a shell completion script to standard output (see the README to install it).
@@ -273,6 +277,52 @@ pub enum CacheCommand {
     Prune(CacheArgs),
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum DecideCommand {
+    /// These photos are not duplicates of each other: no scan groups any two of them again.
+    NotDuplicates(DecidePhotosArgs),
+    /// Keep all of these photos: no scan offers to remove one of them for another.
+    KeepAll(DecidePhotosArgs),
+    /// Store the decisions of a plan (`"decision"` set on a group of a scan's
+    /// JSON report) or of `decide list --json`.
+    Import(DecideImportArgs),
+    /// The stored decisions.
+    List(CacheArgs),
+    /// Remove stored decisions by number (as `decide list` shows them).
+    Forget(DecideForgetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecidePhotosArgs {
+    /// The photos (two or more); their contents are what is remembered.
+    #[arg(required = true, num_args = 2.., value_name = "PHOTO")]
+    pub photos: Vec<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecideImportArgs {
+    /// A scan's JSON report with groups marked `"decision": "not-duplicates"`
+    /// or `"keep-all"`, or the output of `decide list --json`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecideForgetArgs {
+    /// The decisions' numbers.
+    #[arg(value_name = "ID", required_unless_present = "all")]
+    pub ids: Vec<u64>,
+    /// Forget every decision.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct CacheArgs {
     /// The cache database [default: neardup/cache.sqlite in the platform's cache folder].
@@ -361,6 +411,10 @@ pub struct ScanArgs {
     /// Do not read or write the embedding cache.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Group as if no decisions were stored (`neardup decide`): show every group.
+    #[arg(long)]
+    pub ignore_decisions: bool,
 
     /// Worker threads [default: one per core].
     #[arg(long, value_name = "N")]

@@ -52,6 +52,7 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
     opts.reference = args.reference.clone();
     opts.limits.plain = args.plain_decode;
     opts.thumbnails = format == Format::Html;
+    opts.ignore_decisions = args.ignore_decisions;
     opts.cache = if args.no_cache || args.plain_decode {
         None
     } else {
@@ -113,6 +114,17 @@ fn scan_inner(args: &ScanArgs, cancel: &AtomicBool) -> anyhow::Result<()> {
             s.photos_in_groups,
             started.elapsed().as_secs_f64()
         );
+        if s.decided_pairs > 0 {
+            eprintln!(
+                "neardup: {} {} not grouped, as your decisions say (neardup decide list)",
+                s.decided_pairs,
+                if s.decided_pairs == 1 {
+                    "pair"
+                } else {
+                    "pairs"
+                }
+            );
+        }
     }
     Ok(())
 }

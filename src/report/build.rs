@@ -3,6 +3,7 @@
 //! the clusters, and per cluster its keeper ([`super::choose_keeper`]).
 
 use crate::cache::Cache;
+use crate::decisions::Applied;
 use crate::decode::{self, Limits};
 use crate::embed::{Embedded, Photo};
 use crate::group::Cluster;
@@ -44,6 +45,8 @@ pub struct Scanned<'a> {
     pub candidates: CandidateStats,
     pub neighbours: Option<NeighbourStats>,
     pub verified: &'a Verified,
+    /// What the user's decisions removed.
+    pub decided: &'a Applied,
     pub clusters: &'a [Cluster],
     pub timings: Option<report::Timings>,
 }
@@ -58,6 +61,7 @@ pub fn build(scanned: Scanned) -> Report {
         candidates: cstats,
         neighbours,
         verified,
+        decided,
         clusters,
         timings,
     } = scanned;
@@ -144,6 +148,7 @@ pub fn build(scanned: Scanned) -> Report {
                 pairs,
                 keeper,
                 keeper_reason,
+                decision: None,
             }
         })
         .collect();
@@ -193,6 +198,7 @@ pub fn build(scanned: Scanned) -> Report {
             roots: roots.iter().map(|r| path_str(r)).collect(),
             reference: opts.reference.iter().map(|r| path_str(r)).collect(),
             keep: opts.keep.to_vec(),
+            decisions: decided.rules.clone(),
             roots_seal: None,
         },
         stats: report::Stats {
@@ -205,6 +211,7 @@ pub fn build(scanned: Scanned) -> Report {
             geometric_checks: verified.geometric_checks,
             not_same_picture: verified.not_same_picture,
             frame_settled: verified.frame_settled,
+            decided_pairs: decided.removed,
             neighbour_search: neighbours.map(neighbour_search),
             groups: groups.len() as u64,
             photos_in_groups: groups.iter().map(|g| g.members.len() as u64).sum(),

@@ -612,6 +612,7 @@ mod tests {
             ],
             keeper: Some("album/d.jpg".into()),
             keeper_reason: Some("<b>oldest</b> capture date".into()),
+            decision: None,
         });
         r.groups[1].members[1].captured = Some("2021-05-06T07:08:09".into());
         r.stats.groups = 2;
