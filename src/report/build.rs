@@ -121,18 +121,7 @@ pub fn build(scanned: Scanned) -> Report {
                     let j = verified
                         .get(sp.a, sp.b)
                         .expect("a cluster's pair is judged");
-                    report::Pair {
-                        a: path_str(&photos[sp.a as usize].file.path),
-                        b: path_str(&photos[sp.b as usize].file.path),
-                        distance: report::round6(sp.distance as f64),
-                        label: j.label,
-                        inliers: j.inliers,
-                        coverage: j.coverage.map(report::coverage_pair),
-                        regions: j.regions.map(report::round3),
-                        frame: j.frame.map(report::round3),
-                        mirrored: j.mirrored,
-                        raw_jpeg_pair: j.label == Label::RawJpeg,
-                    }
+                    pair(&photos, j)
                 })
                 .collect();
             let (keeper, keeper_reason) = match super::choose_keeper(&members, opts.keep) {
@@ -152,28 +141,13 @@ pub fn build(scanned: Scanned) -> Report {
             }
         })
         .collect();
-    let sc = &model.sidecar;
     Report {
         schema_version: report::SCHEMA_VERSION,
         tool: report::Tool {
             name: "neardup".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        model: report::ModelInfo {
-            name: sc.name.clone(),
-            sha256: model.sha256.clone(),
-            source: if model.path.is_some() {
-                "file"
-            } else {
-                "bundled"
-            }
-            .into(),
-            path: model.path.as_deref().map(path_str),
-            dimension: vectors.dim,
-            input: sc.input.clone(),
-            resize: sc.resize.clone(),
-            output: sc.output.clone(),
-        },
+        model: model_info(model, vectors.dim),
         parameters: report::Parameters {
             metric: "cosine_distance".into(),
             threshold: report::round6(threshold as f64),
@@ -215,18 +189,62 @@ pub fn build(scanned: Scanned) -> Report {
             neighbour_search: neighbours.map(neighbour_search),
             groups: groups.len() as u64,
             photos_in_groups: groups.iter().map(|g| g.members.len() as u64).sum(),
-            skipped: skipped
-                .into_iter()
-                .map(|(p, r)| report::Skipped {
-                    path: path_str(&p),
-                    kind: r.kind,
-                    reason: r.message,
-                })
-                .collect(),
+            skipped: self::skipped(skipped),
             seconds: timings,
         },
         groups,
     }
+}
+
+/// A judged pair as the report shows it (its photos by path).
+pub fn pair(photos: &[Photo], j: &crate::verify::Judged) -> report::Pair {
+    let path_str = |i: u32| photos[i as usize].file.path.to_string_lossy().into_owned();
+    report::Pair {
+        a: path_str(j.pair.a),
+        b: path_str(j.pair.b),
+        distance: report::round6(j.pair.distance as f64),
+        label: j.label,
+        inliers: j.inliers,
+        coverage: j.coverage.map(report::coverage_pair),
+        regions: j.regions.map(report::round3),
+        frame: j.frame.map(report::round3),
+        mirrored: j.mirrored,
+        raw_jpeg_pair: j.label == Label::RawJpeg,
+    }
+}
+
+/// The report's description of the model that made vectors of `dim`.
+pub fn model_info(model: &ModelSource, dim: usize) -> report::ModelInfo {
+    let sc = &model.sidecar;
+    report::ModelInfo {
+        name: sc.name.clone(),
+        sha256: model.sha256.clone(),
+        source: if model.path.is_some() {
+            "file"
+        } else {
+            "bundled"
+        }
+        .into(),
+        path: model
+            .path
+            .as_deref()
+            .map(|p| p.to_string_lossy().into_owned()),
+        dimension: dim,
+        input: sc.input.clone(),
+        resize: sc.resize.clone(),
+        output: sc.output.clone(),
+    }
+}
+
+/// The skipped files as the report lists them.
+pub fn skipped(list: Vec<(PathBuf, crate::photo::SkipReason)>) -> Vec<report::Skipped> {
+    list.into_iter()
+        .map(|(p, r)| report::Skipped {
+            path: p.to_string_lossy().into_owned(),
+            kind: r.kind,
+            reason: r.message,
+        })
+        .collect()
 }
 
 /// The thumbnails of the photos `members`: from this scan's spool, else the
